@@ -1,0 +1,115 @@
+"""Task data: BIG-bench JSON tasks or the paper's released files → train/test/passages tables."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import pandas as pd
+
+from llmr.io import write_parquet
+from llmr.records import CLASSIFICATION, MULTIPLE_CHOICE, TASK_TYPES, gold_text, passage_contents
+from llmr.tasks.bigbench import load_bigbench_tasks
+from llmr.tasks.released import load_released
+
+log = logging.getLogger(__name__)
+
+__all__ = ["prepare", "load_bigbench_tasks", "load_released"]
+
+
+def prepare(
+    source: str,
+    source_dir: str,
+    tasks: Sequence[str],
+    held_out: Sequence[str],
+    seed: int,
+    max_train_per_task: int | None,
+    max_test_per_task: int | None,
+    test_fraction: float,
+    task_types: dict[str, str],
+    out_train: str,
+    out_test: str,
+    out_passages: str,
+    out_tasks: str,
+    task_metrics: dict[str, str] | None = None,
+) -> None:
+    """Build the example, passage and task tables for a suite.
+
+    ``source`` is ``bigbench`` (``source_dir`` holds ``<task>/task.json``) or ``released``
+    (``source_dir`` holds train/test/passages ``.jsonl.gz`` in the paper's format).
+    The demonstration pool is the training split of every task, held-out ones included
+    (they are only excluded from training the reward model and retriever).
+    """
+    unknown = [t for t in held_out if t not in tasks]
+    if unknown:
+        raise ValueError(f"held_out task(s) not in the suite's tasks: {unknown}")
+    bad = {t: v for t, v in task_types.items() if v not in TASK_TYPES}
+    if bad:
+        raise ValueError(f"task_types: unknown type(s) {bad}; use one of {TASK_TYPES}")
+    if source == "bigbench":
+        train, test, passages, meta = load_bigbench_tasks(
+            source_dir, tasks, seed, test_fraction, max_train_per_task, max_test_per_task,
+            task_types,
+        )
+    elif source == "released":
+        train, test, passages, meta = load_released(
+            source_dir, tasks, task_types, max_train_per_task, max_test_per_task, seed
+        )
+    else:
+        raise ValueError(f"unknown suite source {source!r} (bigbench or released)")
+    for name, metric in (task_metrics or {}).items():
+        if name not in meta:
+            raise ValueError(f"task_metrics: unknown task name {name!r}")
+        meta[name]["metric"] = metric
+    rows = []
+    for name in tasks:
+        m = meta[name]
+        rows.append(
+            {
+                "task_name": name,
+                "task_type": m["task_type"],
+                "metric": m["metric"],
+                "held_out": name in held_out,
+                "labels": list(m.get("labels", [])),
+                "n_train": int((train["task_name"] == name).sum()),
+                "n_test": int((test["task_name"] == name).sum()),
+                "n_passages": int((passages["task_name"] == name).sum()),
+                "source": source,
+            }
+        )
+    task_df = pd.DataFrame(rows)
+    empty = task_df[(task_df.n_test == 0) | (task_df.n_passages == 0)]
+    if len(empty):
+        raise ValueError(f"task(s) with an empty test split or pool: {list(empty.task_name)}")
+    write_parquet(train, out_train)
+    write_parquet(test, out_test)
+    write_parquet(passages, out_passages)
+    write_parquet(task_df, out_tasks)
+    log.info("prepared %d tasks: %d train, %d test, %d passages", len(tasks), len(train),
+             len(test), len(passages))
+    log.info("\n%s", task_df.drop(columns=["labels"]).to_string(index=False))
+
+
+def passages_from_train(train: pd.DataFrame) -> pd.DataFrame:
+    """The demonstration pool built from training examples (id = query_id)."""
+    contents = [
+        passage_contents(q, gold_text(a, o, where=qid))
+        for q, a, o, qid in zip(train["query"], train["answers"], train["options"],
+                                train["query_id"], strict=True)
+    ]
+    return pd.DataFrame(
+        {"id": train["query_id"].tolist(), "contents": contents,
+         "task_name": train["task_name"].tolist()}
+    )
+
+
+def infer_task_type(examples: pd.DataFrame, max_labels: int = 10) -> tuple[str, list[str]]:
+    """Guess a task's type from its training examples: (type, label set)."""
+    has_opts = any(any(str(o) for o in opts) for opts in examples["options"])
+    if has_opts:
+        return MULTIPLE_CHOICE, []
+    firsts = [str(a[0]) for a in examples["answers"] if len(a)]
+    labels = sorted(set(firsts))
+    if 2 <= len(labels) <= max_labels and len(firsts) >= 3 * len(labels):
+        return CLASSIFICATION, labels
+    return "generation", []

@@ -1,0 +1,103 @@
+"""Reader for the paper's released files: train/test/passages ``.jsonl.gz``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from llmr.io import EXAMPLE_FIELDS, PASSAGE_FIELDS, RecordError, iter_jsonl, require_fields
+from llmr.records import CLASSIFICATION, GENERATION, letter_index, real_options
+from llmr.tasks.split import task_rng
+
+
+def _find(root: Path, stem: str) -> Path:
+    for suffix in (".jsonl.gz", ".jsonl"):
+        if (root / f"{stem}{suffix}").exists():
+            return root / f"{stem}{suffix}"
+    raise FileNotFoundError(f"{root}: no {stem}.jsonl.gz or {stem}.jsonl")
+
+
+def read_examples(path: Path, tasks: set[str] | None = None) -> pd.DataFrame:
+    """Read and validate task examples; RecordError names the file and record."""
+    rows = []
+    for n, rec in enumerate(iter_jsonl(path), 1):
+        where = f"{path}: record {n} (query_id={rec.get('query_id', '?')})"
+        require_fields(rec, EXAMPLE_FIELDS, where)
+        if tasks is not None and rec["task_name"] not in tasks:
+            continue
+        answers = rec["answers"] if isinstance(rec["answers"], list) else [rec["answers"]]
+        if not answers or not str(answers[0]).strip():
+            raise RecordError(f"{where}: empty answers")
+        opts = real_options(rec["options"])
+        if opts:
+            try:
+                letter_index(str(answers[0]), len(opts), where)
+            except ValueError as e:
+                raise RecordError(str(e)) from None
+        rows.append({
+            "query_id": str(rec["query_id"]), "query": str(rec["query"]),
+            "answers": [str(a) for a in answers], "options": opts,
+            "task_name": str(rec["task_name"]),
+        })
+    return pd.DataFrame(rows, columns=list(EXAMPLE_FIELDS))
+
+
+def read_passages(path: Path) -> pd.DataFrame:
+    rows = []
+    for n, rec in enumerate(iter_jsonl(path), 1):
+        require_fields(rec, PASSAGE_FIELDS, f"{path}: record {n}")
+        rows.append({"id": str(rec["id"]), "contents": str(rec["contents"]),
+                     "task_name": str(rec["task_name"])})
+    return pd.DataFrame(rows, columns=list(PASSAGE_FIELDS))
+
+
+def _subsample(df: pd.DataFrame, tasks: Sequence[str], cap: int | None, seed: int) -> pd.DataFrame:
+    if cap is None:
+        return df.reset_index(drop=True)
+    parts = []
+    for t in tasks:
+        sub = df[df.task_name == t]
+        if len(sub) > cap:
+            idx = sorted(task_rng(t, seed).permutation(len(sub))[:cap].tolist())
+            sub = sub.iloc[idx]
+        parts.append(sub)
+    return pd.concat(parts).reset_index(drop=True)
+
+
+def load_released(
+    source_dir: str,
+    tasks: Sequence[str],
+    task_types: dict[str, str],
+    max_train: int | None,
+    max_test: int | None,
+    seed: int,
+):
+    """Read a released-format suite: returns (train, test, passages, meta)."""
+    from llmr.tasks import infer_task_type
+
+    root = Path(source_dir)
+    wanted = set(tasks)
+    train = read_examples(_find(root, "train"), wanted)
+    test = read_examples(_find(root, "test"), wanted)
+    passages = read_passages(_find(root, "passages"))
+    present = set(train.task_name) | set(test.task_name)
+    unknown = [t for t in tasks if t not in present]
+    if unknown:
+        raise ValueError(f"unknown task name(s) {unknown}: not in {root} "
+                         f"(present: {sorted(present)[:10]})")
+    passages = passages[passages.task_name.isin(wanted)].reset_index(drop=True)
+    train = _subsample(train, tasks, max_train, seed)
+    test = _subsample(test, tasks, max_test, seed)
+    meta = {}
+    for t in tasks:
+        sub = train[train.task_name == t]
+        if t in task_types:
+            ttype = task_types[t]
+            labels = sorted({a[0] for a in sub.answers}) if ttype == CLASSIFICATION else []
+        else:
+            ttype, labels = infer_task_type(sub if len(sub) else test[test.task_name == t])
+        metric = "exact_match" if ttype == GENERATION else "accuracy"
+        meta[t] = {"task_type": ttype, "labels": labels, "metric": metric}
+    return train, test, passages, meta
