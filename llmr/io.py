@@ -129,3 +129,10 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     if p.endswith((".jsonl", ".jsonl.gz", ".json.gz")):
         return pd.DataFrame(list(iter_jsonl(path)))
     raise ValueError(f"{path}: unsupported table format (use .parquet, .jsonl or .jsonl.gz)")
+
+
+def concat_csv(files: Iterable[str], out: str) -> None:
+    """Concatenate CSV tables with the same columns into ``out`` (atomically)."""
+    df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    with atomic_path(out) as tmp:
+        df.to_csv(tmp, index=False)

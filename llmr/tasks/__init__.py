@@ -113,3 +113,38 @@ def infer_task_type(examples: pd.DataFrame, max_labels: int = 10) -> tuple[str, 
     if 2 <= len(labels) <= max_labels and len(firsts) >= 3 * len(labels):
         return CLASSIFICATION, labels
     return "generation", []
+
+
+def subsample(
+    examples: str,
+    tasks: str,
+    out: str,
+    max_per_task: int | None,
+    seed: int,
+    drop_held_out: bool = False,
+) -> None:
+    """Write a deterministic per-task subsample of an examples table.
+
+    Used for the scored training queries (held-out tasks dropped) and the evaluation subset.
+    """
+    from llmr.io import read_parquet
+    from llmr.tasks.split import task_rng
+
+    df = read_parquet(examples)
+    meta = read_parquet(tasks)
+    held = set(meta.loc[meta.held_out, "task_name"]) if drop_held_out else set()
+    parts = []
+    for name in meta.task_name:
+        if name in held:
+            continue
+        sub = df[df.task_name == name]
+        if max_per_task is not None and len(sub) > max_per_task:
+            idx = sorted(task_rng(name, seed).permutation(len(sub))[:max_per_task].tolist())
+            sub = sub.iloc[idx]
+        parts.append(sub)
+    if not parts or sum(map(len, parts)) == 0:
+        raise ValueError(f"{examples}: no examples left after subsampling")
+    out_df = pd.concat(parts).reset_index(drop=True)
+    write_parquet(out_df, out)
+    log.info("%s: kept %d of %d examples (max %s per task)", out, len(out_df), len(df),
+             max_per_task)

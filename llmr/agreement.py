@@ -1,0 +1,187 @@
+"""Agreement of cheap scorers with the LLM scores on held-back training queries.
+
+For every held-back query of an LLM-score file (the same hash rule as training, so neither
+the reward model nor the retriever saw it) each scorer scores the same candidate list:
+
+- ``random``: seeded uniform scores (chance level);
+- ``bm25``: the BM25 candidates file's ``doc_scores`` for the same doc ids (queries whose
+  candidates are not all found there are skipped);
+- ``base_encoder``: cosine similarity under the untrained init encoder;
+- ``reward``: the reward model (cross-encoder) score;
+- ``retriever``: cosine similarity under the distilled retriever.
+
+Metrics, averaged over queries (``n`` = queries counted):
+
+- ``spearman``: Spearman rank correlation with the LLM scores (queries where either side is
+  constant are skipped);
+- ``ndcg@3``: the LLM scores become graded relevance by rank: the LLM's best candidate
+  gets relevance 3, the 2nd 2, the 3rd 1, all others 0 (and 0 for any candidate with a
+  penalised score <= -100); gain = 2^rel - 1, discount 1/log2(1 + position); ties in a
+  scorer's ranking keep candidate order. Queries without any relevant candidate are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from llmr.encoder import encode_texts, load_encoder
+from llmr.groups import PassagePool, heldback_mask, merge_scored
+from llmr.io import atomic_path, read_table
+from llmr.records import CROSS_TASK_PENALTY, gold_text
+from llmr.reward import load_reward_model, reward_query_text, score_pairs
+
+log = logging.getLogger(__name__)
+
+NDCG_K = 3
+COLUMNS = ["round", "scorer", "metric", "value", "n"]
+
+
+def rank_relevance(llm: np.ndarray, k: int = NDCG_K) -> np.ndarray:
+    """(K,) graded relevance from LLM scores: k for the best, k-1 for the 2nd, ... 0 beyond
+    the top k; 0 for penalised scores (<= -100)."""
+    llm = np.asarray(llm, dtype=np.float64)
+    rel = np.zeros(len(llm))
+    order = np.argsort(-llm, kind="stable")
+    for r, j in enumerate(order[:k]):
+        rel[j] = k - r
+    rel[llm <= CROSS_TASK_PENALTY] = 0.0
+    return rel
+
+
+def ndcg_at_k(scores: np.ndarray, rel: np.ndarray, k: int = NDCG_K) -> float:
+    """NDCG@k of ranking by ``scores`` (K,) against graded relevance ``rel`` (K,); NaN when
+    no candidate is relevant."""
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    gains = 2.0 ** np.asarray(rel, dtype=np.float64) - 1.0
+    ideal = np.sort(gains)[::-1][:k]
+    idcg = float((ideal * disc[: len(ideal)]).sum())
+    if idcg <= 0:
+        return float("nan")
+    top = gains[np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:k]]
+    return float((top * disc[: len(top)]).sum()) / idcg
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman correlation of two (K,) score vectors; NaN if either is constant."""
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def _split(flat: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
+    bounds = np.cumsum([0, *sizes])
+    return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _cosine_scores(
+    model_path: str,
+    queries: list[str],
+    docs: list[np.ndarray],
+    pool: PassagePool,
+    pooling: str,
+    query_prefix: str,
+    passage_prefix: str,
+) -> list[np.ndarray]:
+    """Per query (K_i,) cosine similarities under the encoder at ``model_path``."""
+    model, tok = load_encoder(model_path)
+    q = encode_texts(model, tok, queries, pooling=pooling, prefix=query_prefix, desc="queries")
+    need = np.unique(np.concatenate(docs)) if docs else np.zeros(0, dtype=np.int64)
+    p = encode_texts(
+        model, tok, [pool.contents[i] for i in need], pooling=pooling, prefix=passage_prefix,
+        desc="passages",
+    )  # fmt: skip
+    where = {int(d): j for j, d in enumerate(need)}
+    return [p[[where[int(d)] for d in ds]] @ q[i] for i, ds in enumerate(docs)]
+
+
+def agreement(
+    round: int,
+    scores: str,
+    passages: str,
+    base_encoder: str,
+    reward_model: str,
+    retriever: str,
+    out: str,
+    heldback_fraction: float = 0.1,
+    bm25_candidates: str | None = None,
+    pooling: str = "mean",
+    query_prefix: str = "",
+    passage_prefix: str = "",
+) -> None:
+    """Write a CSV (round, scorer, metric, value, n) of each scorer's agreement with the
+    LLM scores of ``scores`` on its held-back training queries."""
+    df = merge_scored([scores])
+    df = df[heldback_mask(list(df["query_id"]), heldback_fraction)].reset_index(drop=True)
+    df = df[[len(d) > 0 for d in df["doc_ids"]]].reset_index(drop=True)
+    pool = PassagePool.load(passages)
+    docs = [
+        pool.lookup(d, f"{scores}: query {q}")
+        for q, d in zip(df["query_id"], df["doc_ids"], strict=True)
+    ]
+    llm = [np.asarray(s, dtype=np.float64) for s in df["doc_scores"]]
+    sizes = [len(d) for d in docs]
+    log.info("agreement round %d: %d held-back queries", round, len(df))
+
+    scorers: dict[str, list[np.ndarray | None]] = {}
+    rng = np.random.default_rng(0)
+    scorers["random"] = [rng.random(n) for n in sizes]
+    if bm25_candidates:
+        cand = read_table(bm25_candidates)
+        lookup = {
+            str(q): dict(zip(map(str, d), map(float, s), strict=True))
+            for q, d, s in zip(cand["query_id"], cand["doc_ids"], cand["doc_scores"], strict=True)
+        }
+        bm25: list[np.ndarray | None] = []
+        for q, ids in zip(df["query_id"], df["doc_ids"], strict=True):
+            found = lookup.get(str(q), {})
+            bm25.append(
+                np.asarray([found[d] for d in ids]) if all(d in found for d in ids) else None
+            )
+        scorers["bm25"] = bm25
+    if len(df):
+        queries = [str(q) for q in df["query"]]
+        scorers["base_encoder"] = list(
+            _cosine_scores(base_encoder, queries, docs, pool, pooling, query_prefix, passage_prefix)
+        )
+        model, tok = load_reward_model(reward_model)
+        firsts, seconds = [], []
+        for rec, ds in zip(df.to_dict("records"), docs, strict=True):
+            text = reward_query_text(rec["query"], gold_text(rec["answers"], rec["options"]))
+            firsts += [text] * len(ds)
+            seconds += [pool.contents[i] for i in ds]
+        scorers["reward"] = _split(
+            score_pairs(model, tok, firsts, seconds, desc="agreement"), sizes
+        )
+        del model
+        scorers["retriever"] = list(
+            _cosine_scores(retriever, queries, docs, pool, pooling, query_prefix, passage_prefix)
+        )
+    else:
+        for name in ("base_encoder", "reward", "retriever"):
+            scorers[name] = []
+        log.warning(
+            "agreement: no held-back queries in %s (heldback_fraction=%s)",
+            scores,
+            heldback_fraction,
+        )
+
+    rows = []
+    for name, per_query in scorers.items():
+        sp, nd = [], []
+        for s, l_ in zip(per_query, llm, strict=False):
+            if s is None:
+                continue
+            sp.append(spearman(np.asarray(s, dtype=np.float64), l_))
+            nd.append(ndcg_at_k(s, rank_relevance(l_)))
+        for metric, vals in (("spearman", sp), (f"ndcg@{NDCG_K}", nd)):
+            v = [x for x in vals if not math.isnan(x)]
+            rows.append([round, name, metric, float(np.mean(v)) if v else float("nan"), len(v)])
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False)

@@ -1,0 +1,391 @@
+"""Training groups from scored candidates, shared by the reward model and distillation.
+
+One place for the sampling rules (DESIGN.md "Reward model", "Distillation"):
+
+- positive: uniform from the ``pos_top`` best candidates by score;
+- negatives: ``n`` from the ``neg_bottom`` worst candidates, never the positive, without
+  replacement when possible; for classification tasks optionally without negatives whose
+  label (last line of the passage) equals the query's gold text; random pool passages
+  (not the positive, not the query's own passage) fill up when too few remain;
+- the paper's reward-model filters: drop queries with <= 3 candidates, from held-out tasks,
+  or whose 3rd best score is <= -100;
+- a deterministic held-back slice of training queries (hash of ``query_id``) that neither
+  training sees; agreement is measured on it.
+
+Randomness is a ``numpy.random.Generator`` seeded by ``(seed, epoch, query)``, so a group
+depends only on those three numbers (resumable, identical on every process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from llmr.io import EXAMPLE_FIELDS, read_table
+from llmr.records import (
+    CLASSIFICATION,
+    CROSS_TASK_PENALTY,
+    content_hash,
+    gold_text,
+    passage_label,
+    query_hash,
+)
+
+MIN_CANDIDATES = 4  # the paper drops queries with <= 3 candidates
+
+
+def heldback_mask(query_ids: Sequence[str], fraction: float) -> np.ndarray:
+    """(N,) bool: True for the held-back slice (sha1 of the query id below ``fraction``)."""
+    if fraction <= 0:
+        return np.zeros(len(query_ids), dtype=bool)
+    u = [
+        int.from_bytes(hashlib.sha1(str(q).encode("utf-8")).digest()[:8], "big") / 2.0**64
+        for q in query_ids
+    ]
+    return np.asarray(u, dtype=np.float64) < fraction
+
+
+def merge_scored(paths: Sequence[str]) -> pd.DataFrame:
+    """Union of scored candidate tables (LLM scores or teacher) per query, order kept.
+
+    Rows keep the first file's example columns; a query's ``doc_ids`` are the union over
+    files in order of first appearance, each with its first seen score.
+    """
+    if not paths:
+        raise ValueError("no score files given")
+    rows: dict[str, dict] = {}
+    for path in paths:
+        df = read_table(path)
+        missing = [c for c in (*EXAMPLE_FIELDS, "doc_ids", "doc_scores") if c not in df.columns]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+        for rec in df.to_dict("records"):
+            qid = str(rec["query_id"])
+            ids, scores = list(rec["doc_ids"]), list(rec["doc_scores"])
+            if len(ids) != len(scores):
+                raise ValueError(f"{path}: query {qid}: doc_ids and doc_scores differ in length")
+            cur = rows.get(qid)
+            if cur is None:
+                cur = {k: rec[k] for k in EXAMPLE_FIELDS}
+                cur["doc_ids"], cur["doc_scores"], cur["_seen"] = [], [], set()
+                rows[qid] = cur
+            for d, s in zip(ids, scores, strict=True):
+                if d not in cur["_seen"]:
+                    cur["_seen"].add(d)
+                    cur["doc_ids"].append(str(d))
+                    cur["doc_scores"].append(float(s))
+    out = pd.DataFrame(list(rows.values()))
+    return out.drop(columns=["_seen"])
+
+
+def drop_reason(scores: Sequence[float], held_out: bool, reward_filters: bool = True) -> str | None:
+    """Why a scored query is dropped from training, or None to keep it.
+
+    Reasons: ``held_out_task``; ``no_candidates``; with ``reward_filters`` (the paper's
+    reward-model filters) also ``few_candidates`` (<= 3) and ``third_best_penalised``
+    (3rd best score <= -100).
+    """
+    if held_out:
+        return "held_out_task"
+    if len(scores) == 0:
+        return "no_candidates"
+    if reward_filters:
+        if len(scores) < MIN_CANDIDATES:
+            return "few_candidates"
+        if sorted(scores, reverse=True)[2] <= CROSS_TASK_PENALTY:
+            return "third_best_penalised"
+    return None
+
+
+@dataclass
+class PassagePool:
+    """The demonstration pool: ids, contents, labels and lookup tables."""
+
+    ids: list[str]
+    contents: list[str]
+    labels: list[str]
+    index: dict[str, int] = field(repr=False)
+    by_hash: dict[str, list[int]] = field(repr=False)
+
+    @classmethod
+    def load(cls, path: str) -> PassagePool:
+        df = read_table(path)
+        ids = [str(i) for i in df["id"]]
+        contents = [str(c) for c in df["contents"]]
+        by_hash: dict[str, list[int]] = {}
+        for i, c in enumerate(contents):
+            by_hash.setdefault(content_hash(c), []).append(i)
+        return cls(
+            ids=ids,
+            contents=contents,
+            labels=[passage_label(c) for c in contents],
+            index={d: i for i, d in enumerate(ids)},
+            by_hash=by_hash,
+        )
+
+    def lookup(self, doc_ids: Sequence[str], where: str) -> np.ndarray:
+        """(K,) int64 pool indices of ``doc_ids``; ValueError naming ``where`` if unknown."""
+        try:
+            return np.asarray([self.index[d] for d in doc_ids], dtype=np.int64)
+        except KeyError as e:
+            raise ValueError(f"{where}: doc id {e.args[0]!r} is not in the passage pool") from None
+
+
+@dataclass
+class ScoredQueries:
+    """Scored queries with their candidates sorted best first (pool indices)."""
+
+    frame: pd.DataFrame  # example columns, one row per query
+    golds: list[str]
+    is_cls: np.ndarray  # (N,) bool: classification task
+    docs: list[np.ndarray]  # per query (K_i,) int64 pool indices, best first
+    scores: list[np.ndarray]  # per query (K_i,) float64, descending
+    self_idx: list[frozenset[int]]  # per query: pool indices of its own passage
+
+    def __len__(self) -> int:
+        return len(self.golds)
+
+
+def load_scored(
+    paths: Sequence[str],
+    pool: PassagePool,
+    tasks: str | None,
+    heldback_fraction: float,
+    split: str = "train",
+    reward_filters: bool = True,
+) -> tuple[ScoredQueries, dict[str, int]]:
+    """Load, merge, filter and split scored candidate files.
+
+    ``split``: ``train`` (filtered, held-back slice removed), ``heldback`` (filtered, only the
+    held-back slice) or ``all`` (no filter, no split). Returns the queries and counts of
+    kept / dropped queries per reason.
+    """
+    if split not in ("train", "heldback", "all"):
+        raise ValueError(f"unknown split {split!r}")
+    df = merge_scored(paths)
+    task_type: dict[str, str] = {}
+    held_out: dict[str, bool] = {}
+    if tasks is not None:
+        tdf = read_table(tasks)
+        task_type = dict(zip(tdf["task_name"], tdf["task_type"], strict=True))
+        held_out = {k: bool(v) for k, v in zip(tdf["task_name"], tdf["held_out"], strict=True)}
+    hb = heldback_mask(list(df["query_id"]), heldback_fraction)
+    counts: dict[str, int] = {"input": len(df)}
+    keep = []
+    for i, rec in enumerate(df.to_dict("records")):
+        if split != "all":
+            reason = drop_reason(
+                rec["doc_scores"], held_out.get(rec["task_name"], False), reward_filters
+            )
+            if reason is None and hb[i] != (split == "heldback"):
+                reason = "heldback" if hb[i] else "not_heldback"
+            if reason is not None:
+                counts[reason] = counts.get(reason, 0) + 1
+                continue
+        keep.append(i)
+    df = df.iloc[keep].reset_index(drop=True)
+    counts["kept"] = len(df)
+    golds, docs, scores, selfs = [], [], [], []
+    for rec in df.to_dict("records"):
+        where = f"query {rec['query_id']}"
+        gold = gold_text(rec["answers"], rec["options"], where)
+        golds.append(gold)
+        s = np.asarray(rec["doc_scores"], dtype=np.float64)
+        order = np.argsort(-s, kind="stable")
+        docs.append(pool.lookup([rec["doc_ids"][j] for j in order], where))
+        scores.append(s[order])
+        own = set(pool.by_hash.get(query_hash(rec["query"], rec["answers"], rec["options"]), []))
+        if str(rec["query_id"]) in pool.index:
+            own.add(pool.index[str(rec["query_id"])])
+        selfs.append(frozenset(own))
+    is_cls = np.asarray([task_type.get(t) == CLASSIFICATION for t in df["task_name"]], dtype=bool)
+    return ScoredQueries(df, golds, is_cls, docs, scores, selfs), counts
+
+
+@dataclass
+class GroupSampler:
+    """Samples one group per (epoch, query): positive first, then ``n_negatives``.
+
+    ``group(qi, epoch)`` returns pool indices (G,) int64 and scores (G,) float64 with NaN
+    for random fill passages (no score known).
+    """
+
+    queries: ScoredQueries
+    pool: PassagePool
+    n_negatives: int
+    pos_top: int = 3
+    neg_bottom: int = 16
+    drop_same_label: bool = False
+    seed: int = 42
+
+    def order(self, epoch: int) -> np.ndarray:
+        """(N,) the query order of ``epoch``: a seeded permutation."""
+        return np.random.default_rng([self.seed, epoch, 2**31]).permutation(len(self.queries))
+
+    def group(self, qi: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.seed, epoch, qi])
+        return sample_group(
+            self.queries.docs[qi],
+            self.queries.scores[qi],
+            rng,
+            n_negatives=self.n_negatives,
+            pos_top=self.pos_top,
+            neg_bottom=self.neg_bottom,
+            pool_labels=self.pool.labels,
+            exclude_label=(
+                self.queries.golds[qi].strip()
+                if self.drop_same_label and self.queries.is_cls[qi]
+                else None
+            ),
+            exclude=self.queries.self_idx[qi],
+        )
+
+
+def sample_group(
+    docs: np.ndarray,
+    scores: np.ndarray,
+    rng: np.random.Generator,
+    n_negatives: int,
+    pos_top: int = 3,
+    neg_bottom: int = 16,
+    pool_labels: Sequence[str] | None = None,
+    exclude_label: str | None = None,
+    exclude: frozenset[int] | set[int] = frozenset(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sample one group from candidates sorted best first.
+
+    Args:
+        docs: (K,) pool indices, best first. scores: (K,) their scores, descending.
+        exclude_label: drop negatives (and fill passages) whose label equals it.
+        pool_labels: label of every pool passage (needed for ``exclude_label`` and fill).
+        exclude: pool indices never used (the query's own passage).
+    Returns:
+        (1 + n_negatives,) pool indices, positive first, and (1 + n_negatives,) scores with
+        NaN for random fill passages.
+    """
+    docs = np.asarray(docs, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    ok = np.asarray([d not in exclude for d in docs], dtype=bool)
+    docs, scores = docs[ok], scores[ok]
+    if len(docs) == 0:
+        raise ValueError("no candidates to sample a positive from")
+    p = int(rng.integers(min(pos_top, len(docs))))
+    chosen = [int(docs[p])]
+    chosen_scores = [float(scores[p])]
+    lo = max(0, len(docs) - neg_bottom)
+    cand = [j for j in range(lo, len(docs)) if j != p and int(docs[j]) != chosen[0]]
+    if exclude_label is not None and pool_labels is not None:
+        cand = [j for j in cand if pool_labels[int(docs[j])].strip() != exclude_label]
+    # drop duplicated passages, keep order
+    seen: set[int] = set(chosen)
+    uniq = []
+    for j in cand:
+        if int(docs[j]) not in seen:
+            seen.add(int(docs[j]))
+            uniq.append(j)
+    take = rng.permutation(len(uniq))[:n_negatives]
+    for t in take:
+        chosen.append(int(docs[uniq[t]]))
+        chosen_scores.append(float(scores[uniq[t]]))
+    need = 1 + n_negatives - len(chosen)
+    if need > 0:
+        fill = _random_fill(rng, need, seen | set(exclude), pool_labels, exclude_label)
+        chosen += fill
+        chosen_scores += [float("nan")] * len(fill)
+    need = 1 + n_negatives - len(chosen)
+    if need > 0:  # tiny pool: repeat negatives (with replacement) as a last resort
+        others = [c for c in chosen[1:]] or [int(d) for d in docs if int(d) != chosen[0]]
+        others = others or [chosen[0]]
+        extra = rng.integers(len(others), size=need)
+        score_of = dict(zip(chosen, chosen_scores, strict=True))
+        chosen += [others[e] for e in extra]
+        chosen_scores += [score_of.get(others[e], float("nan")) for e in extra]
+    return np.asarray(chosen, dtype=np.int64), np.asarray(chosen_scores, dtype=np.float64)
+
+
+def _random_fill(
+    rng: np.random.Generator,
+    need: int,
+    taken: set[int],
+    pool_labels: Sequence[str] | None,
+    exclude_label: str | None,
+) -> list[int]:
+    """Up to ``need`` distinct random pool indices not in ``taken`` (rejection sampling)."""
+    n_pool = len(pool_labels) if pool_labels is not None else 0
+    out: list[int] = []
+    taken = set(taken)
+    for _ in range(8):
+        if len(out) >= need or n_pool == 0:
+            break
+        for d in rng.integers(n_pool, size=4 * need + 8):
+            d = int(d)
+            if d in taken:
+                continue
+            if exclude_label is not None and pool_labels[d].strip() == exclude_label:
+                continue
+            taken.add(d)
+            out.append(d)
+            if len(out) >= need:
+                break
+    return out
+
+
+def synthetic_scores(
+    train: str,
+    passages: str,
+    tasks: str,
+    out: str,
+    n_candidates: int = 16,
+    cross_task: int = 2,
+    seed: int = 0,
+) -> None:
+    """Write a synthetic LLM-score table (for tests and dry runs, not for results).
+
+    Per training query: ``n_candidates - cross_task`` random passages of its own task plus
+    ``cross_task`` from other tasks (never its own passage). Score = -1 + N(0, 0.5), -100
+    added for other-task candidates and, for classification tasks with a label set, for
+    candidates whose label differs from the gold text (the LLM scorer's penalties).
+    """
+    from llmr.io import write_parquet
+
+    rng = np.random.default_rng(seed)
+    pool = PassagePool.load(passages)
+    tdf = read_table(tasks)
+    labelled = {
+        t for t, ty, lab in zip(tdf["task_name"], tdf["task_type"], tdf["labels"], strict=True)
+        if ty == CLASSIFICATION and len(lab)
+    }  # fmt: skip
+    pdf = read_table(passages)
+    by_task: dict[str, np.ndarray] = {
+        t: np.flatnonzero(pdf["task_name"].to_numpy() == t) for t in pdf["task_name"].unique()
+    }
+    rows = []
+    for rec in read_table(train).to_dict("records"):
+        gold = gold_text(rec["answers"], rec["options"], str(rec["query_id"]))
+        own = set(pool.by_hash.get(query_hash(rec["query"], rec["answers"], rec["options"]), []))
+        own.add(pool.index.get(str(rec["query_id"]), -1))
+        same = [int(i) for i in by_task.get(rec["task_name"], []) if int(i) not in own]
+        other = (
+            np.flatnonzero(pdf["task_name"].to_numpy() != rec["task_name"])
+            if cross_task
+            else np.zeros(0, dtype=np.int64)
+        )
+        k_same = min(len(same), n_candidates - min(cross_task, len(other)))
+        pick = list(rng.choice(same, size=k_same, replace=False)) if k_same else []
+        if cross_task and len(other):
+            pick += list(rng.choice(other, size=min(cross_task, len(other)), replace=False))
+        ids, scores = [], []
+        for i in pick:
+            s = -1.0 + rng.normal(0, 0.5)
+            if pdf["task_name"].iat[i] != rec["task_name"]:
+                s += CROSS_TASK_PENALTY
+            elif rec["task_name"] in labelled and pool.labels[i] != gold.strip():
+                s += CROSS_TASK_PENALTY
+            ids.append(pool.ids[i])
+            scores.append(float(s))
+        rows.append({**{k: rec[k] for k in EXAMPLE_FIELDS}, "doc_ids": ids, "doc_scores": scores})
+    write_parquet(pd.DataFrame(rows), out)

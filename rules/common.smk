@@ -1,0 +1,127 @@
+# Config validation, input functions and wildcard constraints shared by every stage.
+import os
+
+from snakemake.utils import validate
+
+from llmr.fingerprint import code_fingerprint
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+SUITE = config["suite"]
+if not set(SUITE["held_out"]) <= set(SUITE["tasks"]):
+    raise ValueError(
+        f"config suite.held_out names tasks not in suite.tasks: "
+        f"{sorted(set(SUITE['held_out']) - set(SUITE['tasks']))}"
+    )
+if SUITE["source"] == "released" and not SUITE.get("released_dir"):
+    raise ValueError("config suite.source is 'released' but suite.released_dir is not set")
+
+ROUNDS = int(config["rounds"])
+EVAL = config["eval"]
+GIVEN = config.get("given") or {}
+OFFLINE = config["offline_models"]
+
+
+def fingerprint(*modules):
+    """Hash of the llmr code a rule runs: editing it reruns that rule (and downstream)."""
+    return code_fingerprint(*modules)
+
+
+def is_offline(name):
+    return name in OFFLINE
+
+
+def model_path(name):
+    """Folder or hub id of a model named in config['models']."""
+    return f"resources/models/{name}" if is_offline(name) else name
+
+
+def model_input(name):
+    """The rule input for a model: its folder when the pipeline builds or a user gives one."""
+    if is_offline(name):
+        return f"resources/models/{name}"
+    return name if os.path.exists(name) else []
+
+
+def llmr_rounds():
+    return [f"llmr{r}" for r in range(1, ROUNDS + 1)]
+
+
+def eval_retrievers():
+    """Retriever names evaluated, in report order."""
+    names = []
+    for name in EVAL["retrievers"]:
+        names += llmr_rounds() if name == "llmr" else [name]
+    return names + list(EVAL.get("extra_retrievers", {}))
+
+
+DENSE = ["base", "epr", *llmr_rounds(), *EVAL.get("extra_retrievers", {})]
+
+
+def retriever_model(name):
+    """Encoder folder (or hub id) behind a dense retriever name."""
+    if name == "base":
+        return model_path(config["models"]["encoder"])
+    if name == "epr":
+        return "results/models/epr"
+    if name.startswith("llmr") and name[4:].isdigit():
+        return f"results/models/retriever{name[4:]}"
+    return EVAL["extra_retrievers"][name]
+
+
+def retriever_model_input(name):
+    if name == "base":
+        return model_input(config["models"]["encoder"])
+    if name in EVAL.get("extra_retrievers", {}):
+        path = EVAL["extra_retrievers"][name]
+        return path if os.path.exists(path) else []
+    return retriever_model(name)
+
+
+def eval_variants(retriever):
+    """Zero-shot and random demonstrations do not depend on the task filter."""
+    if retriever in ("zero_shot", "random"):
+        return ["task_filter"]
+    return EVAL["variants"]
+
+
+def eval_metrics():
+    return [
+        f"results/eval/{r}/{v}/metrics.json" for r in eval_retrievers() for v in eval_variants(r)
+    ]
+
+
+def eval_predictions():
+    return [p.replace("metrics.json", "predictions.parquet") for p in eval_metrics()]
+
+
+def prompt_method(retriever):
+    if retriever in ("zero_shot", "random", "kmeans"):
+        return retriever
+    return "retrieved"
+
+
+def scores_upto(r):
+    """LLM score files of rounds 0..r."""
+    return [f"results/scores/round{i}.parquet" for i in range(r + 1)]
+
+
+def model_params(extra=None):
+    """Prefixes and pooling shared by every encoder stage."""
+    m = config["models"]
+    p = {
+        "pooling": m.get("pooling", "mean"),
+        "query_prefix": m.get("query_prefix", ""),
+        "passage_prefix": m.get("passage_prefix", ""),
+    }
+    return p | (extra or {})
+
+
+wildcard_constraints:
+    round=r"\d+",
+    retriever="|".join(["zero_shot", "random", "bm25", "base", "kmeans", "epr", r"llmr\d+",
+                        *EVAL.get("extra_retrievers", {})]),
+    dense="|".join(["base", "epr", r"llmr\d+", *EVAL.get("extra_retrievers", {})]),
+    variant="task_filter|no_filter",
+    model="|".join(OFFLINE) or "none",

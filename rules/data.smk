@@ -1,0 +1,78 @@
+# Task data: train / test / passages tables, the scored training queries, the eval subset.
+
+
+def suite_source():
+    if SUITE["source"] == "bigbench":
+        return "resources/bigbench"
+    return SUITE["released_dir"]
+
+
+rule prepare:
+    input:
+        source=suite_source(),
+    output:
+        train="results/data/train.parquet",
+        test="results/data/test.parquet",
+        passages="results/data/passages.parquet",
+        tasks="results/data/tasks.parquet",
+    params:
+        source=SUITE["source"],
+        tasks=SUITE["tasks"],
+        held_out=SUITE["held_out"],
+        seed=SUITE.get("seed", 13),
+        max_train_per_task=SUITE.get("max_train_per_task"),
+        max_test_per_task=SUITE.get("max_test_per_task"),
+        test_fraction=SUITE.get("test_fraction", 0.3),
+        task_types=SUITE.get("task_types", {}),
+        task_metrics=SUITE.get("task_metrics", {}),
+        code=fingerprint("llmr.tasks"),
+    log:
+        "logs/data/prepare.log",
+    benchmark:
+        "benchmarks/data/prepare.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/prepare.py"
+
+
+rule train_queries:
+    input:
+        examples="results/data/train.parquet",
+        tasks="results/data/tasks.parquet",
+    output:
+        "results/data/train_queries.parquet",
+    params:
+        max_per_task=config["score"].get("max_queries_per_task"),
+        seed=config["score"].get("seed", 42),
+        drop_held_out=True,
+        code=fingerprint("llmr.tasks"),
+    log:
+        "logs/data/train_queries.log",
+    benchmark:
+        "benchmarks/data/train_queries.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/subsample.py"
+
+
+rule eval_queries:
+    input:
+        examples="results/data/test.parquet",
+        tasks="results/data/tasks.parquet",
+    output:
+        "results/data/test_eval.parquet",
+    params:
+        max_per_task=EVAL.get("max_test_per_task"),
+        seed=EVAL.get("seed", 42),
+        drop_held_out=False,
+        code=fingerprint("llmr.tasks"),
+    log:
+        "logs/data/eval_queries.log",
+    benchmark:
+        "benchmarks/data/eval_queries.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/subsample.py"

@@ -1,0 +1,151 @@
+# Candidate retrieval: BM25 (round 0 and evaluation) and dense FAISS search (rounds >= 1).
+
+
+def eval_topk():
+    return EVAL["k"] * EVAL.get("n_retrieve_factor", 5)
+
+
+rule bm25_index:
+    input:
+        passages="results/data/passages.parquet",
+    output:
+        directory("results/index/bm25"),
+    params:
+        k1=config["bm25"].get("k1", 1.5),
+        b=config["bm25"].get("b", 0.75),
+        method=config["bm25"].get("method", "lucene"),
+        stopwords=config["bm25"].get("stopwords", "en"),
+        code=fingerprint("llmr.bm25"),
+    log:
+        "logs/retrieval/bm25_index.log",
+    benchmark:
+        "benchmarks/retrieval/bm25_index.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/bm25_index.py"
+
+
+rule bm25_topk:
+    input:
+        index="results/index/bm25",
+        passages="results/data/passages.parquet",
+        queries="results/data/train_queries.parquet",
+    output:
+        candidates="results/candidates/round0.parquet",
+        run_file="results/candidates/round0.trec",
+    params:
+        topk=config["bm25"].get("topk", 100),
+        exclude_self=True,
+        code=fingerprint("llmr.bm25"),
+    log:
+        "logs/retrieval/bm25_topk.log",
+    benchmark:
+        "benchmarks/retrieval/bm25_topk.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/bm25_search.py"
+
+
+rule dense_index:
+    input:
+        model=lambda wc: retriever_model_input(wc.dense),
+        passages="results/data/passages.parquet",
+    output:
+        directory("results/index/{dense}"),
+    params:
+        encoder=lambda wc: retriever_model(wc.dense),
+        index_type="flat",
+        pooling=model_params()["pooling"],
+        passage_prefix=model_params()["passage_prefix"],
+        code=fingerprint("llmr.index", "llmr.encoder"),
+    log:
+        "logs/retrieval/dense_index_{dense}.log",
+    benchmark:
+        "benchmarks/retrieval/dense_index_{dense}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/dense_index.py"
+
+
+rule search_topk:
+    input:
+        index="results/index/llmr{round}",
+        model="results/models/retriever{round}",
+        passages="results/data/passages.parquet",
+        queries="results/data/train_queries.parquet",
+    output:
+        candidates="results/candidates/round{round}.parquet",
+        run_file="results/candidates/round{round}.trec",
+    wildcard_constraints:
+        round=r"[1-9]\d*",
+    params:
+        encoder=lambda wc: f"results/models/retriever{wc.round}",
+        topk=config["bm25"].get("topk", 100),
+        exclude_self=True,
+        pooling=model_params()["pooling"],
+        query_prefix=model_params()["query_prefix"],
+        code=fingerprint("llmr.index", "llmr.encoder"),
+    log:
+        "logs/retrieval/search_topk_round{round}.log",
+    benchmark:
+        "benchmarks/retrieval/search_topk_round{round}.tsv"
+    threads: 2
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/dense_search.py"
+
+
+rule eval_candidates_bm25:
+    input:
+        index="results/index/bm25",
+        passages="results/data/passages.parquet",
+        queries="results/data/test_eval.parquet",
+    output:
+        candidates="results/eval/bm25/candidates.parquet",
+        run_file="results/eval/bm25/candidates.trec",
+    params:
+        topk=eval_topk(),
+        exclude_self=True,
+        code=fingerprint("llmr.bm25"),
+    log:
+        "logs/eval/candidates_bm25.log",
+    benchmark:
+        "benchmarks/eval/candidates_bm25.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/bm25_search.py"
+
+
+rule eval_candidates_dense:
+    input:
+        index="results/index/{dense}",
+        model=lambda wc: retriever_model_input(wc.dense),
+        passages="results/data/passages.parquet",
+        queries="results/data/test_eval.parquet",
+    output:
+        candidates="results/eval/{dense}/candidates.parquet",
+        run_file="results/eval/{dense}/candidates.trec",
+    params:
+        encoder=lambda wc: retriever_model(wc.dense),
+        topk=eval_topk(),
+        exclude_self=True,
+        pooling=model_params()["pooling"],
+        query_prefix=model_params()["query_prefix"],
+        code=fingerprint("llmr.index", "llmr.encoder"),
+    log:
+        "logs/eval/candidates_{dense}.log",
+    benchmark:
+        "benchmarks/eval/candidates_{dense}.tsv"
+    threads: 2
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/dense_search.py"

@@ -1,0 +1,55 @@
+# LLM scoring of candidates: scattered over shards of the training queries, then gathered.
+# Change the shard count without editing anything: --set-scatter llm_score=8
+
+
+scattergather:
+    llm_score=config["score"].get("shards", 1),
+
+
+rule llm_score:
+    input:
+        candidates="results/candidates/round{round}.parquet",
+        passages="results/data/passages.parquet",
+        tasks="results/data/tasks.parquet",
+        model=model_input(config["models"]["llm"]),
+        reuse=lambda wc: scores_upto(int(wc.round) - 1),
+    output:
+        temp("results/scores/round{round}/shard_{scatteritem}.parquet"),
+    params:
+        model=model_path(config["models"]["llm"]),
+        shard=lambda wc: int(wc.scatteritem.split("-of-")[0]) - 1,
+        n_shards=lambda wc: int(wc.scatteritem.split("-of-")[1]),
+        n_candidates=config["score"].get("n_candidates", 32),
+        seed=config["score"].get("seed", 42),
+        max_length=config["score"].get("max_length", 1024),
+        token_budget=config["score"].get("token_budget", 16384),
+        code=fingerprint("llmr.score", "llmr.lm", "llmr.device"),
+    log:
+        "logs/score/round{round}/shard_{scatteritem}.log",
+    benchmark:
+        "benchmarks/score/round{round}/shard_{scatteritem}.tsv"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=240,
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/llm_score.py"
+
+
+rule gather_scores:
+    input:
+        gather.llm_score("results/scores/round{{round}}/shard_{scatteritem}.parquet"),
+    output:
+        protected("results/scores/round{round}.parquet"),
+    params:
+        code=fingerprint("llmr.score"),
+    log:
+        "logs/score/gather_round{round}.log",
+    benchmark:
+        "benchmarks/score/gather_round{round}.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/gather_scores.py"

@@ -1,0 +1,49 @@
+"""Agreement of scorers with LLM scores on held-back queries (llmr.agreement)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from llmr.agreement import COLUMNS, agreement, ndcg_at_k, rank_relevance, spearman
+from llmr.groups import synthetic_scores
+
+
+def test_rank_relevance_and_ndcg_by_hand():
+    llm = np.array([-1.0, -3.0, -0.5, -2.0, -100.5])
+    np.testing.assert_array_equal(rank_relevance(llm), [2, 0, 3, 1, 0])
+    rel = rank_relevance(llm)
+    assert ndcg_at_k(llm, rel) == pytest.approx(1.0)
+    # scorer ranks candidates 1, 0, 2 first: gains 0, 3, 7 at positions 1..3
+    idcg = 7 + 3 / math.log2(3) + 1 / 2
+    dcg = 0 + 3 / math.log2(3) + 7 / 2
+    assert ndcg_at_k(np.array([4.0, 5.0, 3.0, 0.0, 0.0]), rel) == pytest.approx(dcg / idcg)
+    assert math.isnan(ndcg_at_k(np.array([1.0, 2.0]), np.zeros(2)))
+    assert spearman(np.array([1.0, 2.0, 3.0]), np.array([3.0, 5.0, 9.0])) == pytest.approx(1.0)
+    assert math.isnan(spearman(np.array([1.0, 1.0]), np.array([1.0, 2.0])))
+
+
+def test_agreement_csv(tiny_data, tiny_encoder, tmp_path):
+    scores = str(tmp_path / "round0.parquet")
+    synthetic_scores(tiny_data["train"], tiny_data["passages"], tiny_data["tasks"], scores)
+    rm = tmp_path / "rm"
+    AutoModelForSequenceClassification.from_pretrained(tiny_encoder, num_labels=1).save_pretrained(
+        rm
+    )
+    AutoTokenizer.from_pretrained(tiny_encoder).save_pretrained(rm)
+    out = tmp_path / "agreement.csv"
+    agreement(
+        0, scores, tiny_data["passages"], tiny_encoder, str(rm), tiny_encoder, str(out),
+        heldback_fraction=0.3, bm25_candidates=scores,  # BM25 scores = LLM scores here
+    )  # fmt: skip
+    df = pd.read_csv(out)
+    assert list(df.columns) == COLUMNS
+    assert set(df["scorer"]) == {"random", "bm25", "base_encoder", "reward", "retriever"}
+    assert set(df["metric"]) == {"spearman", "ndcg@3"}
+    assert (df["round"] == 0).all() and (df["n"] > 0).all()
+    bm25 = df[df.scorer == "bm25"].set_index("metric")["value"]
+    assert bm25["spearman"] == pytest.approx(1.0) and bm25["ndcg@3"] == pytest.approx(1.0)

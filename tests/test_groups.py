@@ -1,0 +1,129 @@
+"""Group sampling rules and the reward-model filters (llmr.groups)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llmr.groups import (
+    GroupSampler,
+    PassagePool,
+    drop_reason,
+    heldback_mask,
+    load_scored,
+    merge_scored,
+    sample_group,
+    synthetic_scores,
+)
+from llmr.io import read_parquet, write_parquet
+
+DOCS = np.arange(20)  # pool indices 0..19, best first
+SCORES = -np.arange(20, dtype=float)  # descending
+
+
+def test_positive_from_top3_negatives_from_bottom16():
+    seen_pos = set()
+    for seed in range(200):
+        docs, scores = sample_group(DOCS, SCORES, np.random.default_rng(seed), n_negatives=7)
+        assert len(docs) == 8 and len(set(docs.tolist())) == 8
+        seen_pos.add(int(docs[0]))
+        assert docs[0] in (0, 1, 2)
+        assert all(4 <= d <= 19 for d in docs[1:])  # bottom 16 of 20 = indices 4..19
+        np.testing.assert_array_equal(scores, SCORES[docs])
+    assert seen_pos == {0, 1, 2}  # uniform over the top 3
+
+
+def test_never_the_positive_and_determinism():
+    docs = np.array([5, 6, 7])
+    for seed in range(50):
+        g, _ = sample_group(docs, np.array([3.0, 2.0, 1.0]), np.random.default_rng(seed), 2)
+        assert g[0] not in g[1:]
+    a = sample_group(DOCS, SCORES, np.random.default_rng(7), 7)
+    b = sample_group(DOCS, SCORES, np.random.default_rng(7), 7)
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_same_label_removal_and_random_fill():
+    # pool of 30 passages; candidates 0..5; label "yes" for even, "no" for odd indices
+    labels = ["yes" if i % 2 == 0 else "no" for i in range(30)]
+    docs, scores = np.arange(6), -np.arange(6, dtype=float)
+    for seed in range(50):
+        g, s = sample_group(
+            docs, scores, np.random.default_rng(seed), n_negatives=5, pool_labels=labels,
+            exclude_label="yes", exclude=frozenset({29}),
+        )  # fmt: skip
+        negs = g[1:]
+        assert all(labels[d] == "no" for d in negs)  # same-label negatives removed
+        from_cands = [d for d in negs if d < 6]
+        fill = [d for d in negs if d >= 6]
+        # odd candidates other than the positive: at most 3 available, rest filled
+        assert len(from_cands) <= 3 and len(fill) == 5 - len(from_cands)
+        assert 29 not in g and g[0] not in negs and len(set(g.tolist())) == 6
+        assert np.all(np.isnan(s[1 + len(from_cands) :])) and not np.isnan(s[0])
+
+
+def test_filters():
+    assert drop_reason([1.0, 0.5, 0.2], held_out=False) == "few_candidates"
+    assert drop_reason([1.0, 0.5, 0.2, 0.1], held_out=False) is None
+    assert drop_reason([1.0, 0.5, 0.2, 0.1], held_out=True) == "held_out_task"
+    assert drop_reason([-1.0, -2.0, -100.0, -101.0], held_out=False) == "third_best_penalised"
+    assert drop_reason([-1.0, -2.0, -99.9, -101.0], held_out=False) is None
+    # distillation keeps few candidates and penalised scores
+    assert drop_reason([-100.0, -101.0], held_out=False, reward_filters=False) is None
+
+
+def test_heldback_mask_is_deterministic():
+    ids = [f"q{i}" for i in range(2000)]
+    m = heldback_mask(ids, 0.1)
+    assert 0.07 < m.mean() < 0.13
+    np.testing.assert_array_equal(m, heldback_mask(list(reversed(ids)), 0.1)[::-1])
+    assert not heldback_mask(ids, 0.0).any()
+
+
+@pytest.fixture(scope="module")
+def scored(tiny_data, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("scores") / "round0.parquet")
+    synthetic_scores(tiny_data["train"], tiny_data["passages"], tiny_data["tasks"], out)
+    return out
+
+
+def test_load_scored_splits_and_filters(tiny_data, scored):
+    pool = PassagePool.load(tiny_data["passages"])
+    tr, counts = load_scored([scored], pool, tiny_data["tasks"], 0.2, "train")
+    hb, _ = load_scored([scored], pool, tiny_data["tasks"], 0.2, "heldback")
+    assert counts["held_out_task"] == 24  # gen_echo
+    assert set(tr.frame["task_name"]) <= {"cls_sent", "mc_pick"}
+    assert not set(tr.frame["query_id"]) & set(hb.frame["query_id"])
+    assert len(tr) == counts["kept"] > 0 and len(hb) > 0
+    for qi in range(len(tr)):
+        assert np.all(np.diff(tr.scores[qi]) <= 0)  # best first
+        assert tr.self_idx[qi]  # own passage known
+
+
+def test_sampler_removes_same_label_for_classification(tiny_data, scored):
+    pool = PassagePool.load(tiny_data["passages"])
+    tr, _ = load_scored([scored], pool, tiny_data["tasks"], 0.0, "train", reward_filters=False)
+    s = GroupSampler(tr, pool, n_negatives=3, drop_same_label=True, seed=1)
+    for qi in range(len(tr)):
+        docs, _ = s.group(qi, epoch=0)
+        assert not set(docs.tolist()) & tr.self_idx[qi]
+        if tr.is_cls[qi]:
+            assert all(pool.labels[d] != tr.golds[qi] for d in docs[1:])
+    np.testing.assert_array_equal(s.group(0, 3)[0], s.group(0, 3)[0])
+    assert sorted(s.order(1)) == list(range(len(tr)))
+
+
+def test_merge_scored_keeps_union_in_order(tmp_path, scored):
+    df = read_parquet(scored).iloc[:2]
+    a = df.copy()
+    a["doc_ids"] = [["x", "y"], ["z"]]
+    a["doc_scores"] = [[1.0, 2.0], [3.0]]
+    b = df.copy()
+    b["doc_ids"] = [["y", "w"], ["z", "v"]]
+    b["doc_scores"] = [[9.0, 4.0], [9.0, 5.0]]
+    write_parquet(pd.DataFrame(a), tmp_path / "a.parquet")
+    write_parquet(pd.DataFrame(b), tmp_path / "b.parquet")
+    m = merge_scored([str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")])
+    assert m["doc_ids"].tolist() == [["x", "y", "w"], ["z", "v"]]
+    assert m["doc_scores"].tolist() == [[1.0, 2.0, 4.0], [3.0, 5.0]]

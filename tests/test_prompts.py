@@ -1,0 +1,157 @@
+"""Prompt building: layout, ordering, task filter, random and k-means demonstrations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llmr.io import read_parquet
+from llmr.prompts import build_prompts, format_prompt, kmeans_demos
+
+
+@pytest.fixture()
+def toy(tmp_path):
+    """Two tasks: A (classification good/bad), B (generation); hand-made candidates."""
+    passages = pd.DataFrame(
+        {
+            "id": ["a1", "a2", "a3", "a4", "b1", "b2"],
+            "contents": ["x1\ngood", "x2\nbad", "x3\ngood", "qa\ngood", "y1\nfoo", "y2\nbar"],
+            "task_name": ["A", "A", "A", "A", "B", "B"],
+        }
+    )
+    test = pd.DataFrame(
+        {
+            "query_id": ["q1", "q2"],
+            "query": ["qa", "qb"],
+            "answers": [["good"], ["baz"]],
+            "options": [[], []],
+            "task_name": ["A", "B"],
+        }
+    )
+    tasks = pd.DataFrame(
+        {
+            "task_name": ["A", "B"],
+            "task_type": ["classification", "generation"],
+            "metric": ["accuracy", "rouge"],
+            "held_out": [False, True],
+            "labels": [["bad", "good"], []],
+        }
+    )
+    cands = test.assign(
+        doc_ids=[["b1", "a1", "a2", "b2", "a3"], ["b2", "a1", "b1"]],
+        doc_scores=[[5.0, 4.0, 3.0, 2.0, 1.0], [3.0, 2.0, 1.0]],
+    )
+    paths = {}
+    for name, df in [("passages", passages), ("test", test), ("tasks", tasks), ("cands", cands)]:
+        paths[name] = str(tmp_path / f"{name}.parquet")
+        df.to_parquet(paths[name], index=False)
+    return paths
+
+
+def _build(toy, tmp_path, **kw):
+    out = str(tmp_path / "prompts.parquet")
+    build_prompts(toy["test"], toy["passages"], toy["tasks"], out, **kw)
+    return read_parquet(out).set_index("query_id")
+
+
+def test_format_prompt_layout():
+    assert format_prompt([], "Q") == "Q\n"
+    assert format_prompt(["d1\na", "d2\nb"], "Q") == "d1\na\n\nd2\nb\n\nQ\n"
+
+
+def test_zero_shot(toy, tmp_path):
+    df = _build(toy, tmp_path, method="zero_shot")
+    assert df.loc["q1", "prompt"] == "qa\n" and df.loc["q1", "demo_ids"] == []
+    assert math.isnan(df.loc["q1", "demo_task_match"])
+
+
+def test_retrieved_task_filter_most_relevant_last(toy, tmp_path):
+    df = _build(
+        toy, tmp_path, method="retrieved", candidates=toy["cands"], k=2, n_retrieve_factor=2
+    )
+    # top 2*2 = [b1, a1, a2, b2]; same task -> [a1, a2]; best last -> [a2, a1]
+    assert df.loc["q1", "demo_ids"] == ["a2", "a1"]
+    assert df.loc["q1", "demo_scores"] == [3.0, 4.0]
+    assert df.loc["q1", "prompt"] == "x2\nbad\n\nx1\ngood\n\nqa\n"
+    assert df.loc["q1", "demo_task_match"] == 1.0
+    assert df.loc["q1", "demo_label_match"] == 0.5  # a1 good == gold good, a2 bad
+    assert math.isnan(df.loc["q2", "demo_label_match"])  # generation task
+
+
+def test_retrieved_no_filter(toy, tmp_path):
+    df = _build(
+        toy, tmp_path, method="retrieved", candidates=toy["cands"], k=2, variant="no_filter"
+    )
+    assert df.loc["q1", "demo_ids"] == ["a1", "b1"]
+    assert df.loc["q1", "demo_task_match"] == 0.5
+    assert df.loc["q2", "demo_ids"] == ["a1", "b2"]
+
+
+def test_retrieved_needs_candidates(toy, tmp_path):
+    with pytest.raises(ValueError, match="candidates"):
+        _build(toy, tmp_path, method="retrieved")
+
+
+def test_random_excludes_self_and_is_seeded(toy, tmp_path):
+    df = _build(toy, tmp_path, method="random", k=8, seed=1)
+    # q1's own passage "qa\ngood" (a4) is in the pool and must be excluded
+    assert sorted(df.loc["q1", "demo_ids"]) == ["a1", "a2", "a3"]
+    assert sorted(df.loc["q2", "demo_ids"]) == ["b1", "b2"]
+    a = _build(toy, tmp_path, method="random", k=2, seed=7)
+    b = _build(toy, tmp_path, method="random", k=2, seed=7)
+    assert a["demo_ids"].tolist() == b["demo_ids"].tolist()
+    seen = {
+        tuple(_build(toy, tmp_path, method="random", k=2, seed=s).loc["q1", "demo_ids"])
+        for s in range(8)
+    }
+    assert len(seen) > 1
+    nf = _build(toy, tmp_path, method="random", k=5, seed=1, variant="no_filter")
+    assert "a4" not in nf.loc["q1", "demo_ids"] and len(nf.loc["q1", "demo_ids"]) == 5
+
+
+def test_random_on_tiny_suite(tiny_data, tmp_path):
+    out = str(tmp_path / "p.parquet")
+    build_prompts(
+        tiny_data["test"], tiny_data["passages"], tiny_data["tasks"], out, method="random", k=4
+    )
+    df = read_parquet(out)
+    assert (df["demo_task_match"] == 1.0).all() and (df["demo_ids"].map(len) == 4).all()
+    assert df["prompt"].map(lambda p: p.count("\n\n") == 4).all()
+
+
+def test_kmeans_demos_picks_one_per_cluster():
+    x = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [0.05, 0.95]], dtype=float)
+    picks = kmeans_demos(x, 2, seed=0)
+    assert len(picks) == 2 and {0, 1} & set(picks) and {2, 3, 4} & set(picks)
+    assert picks == kmeans_demos(x, 2, seed=0)
+
+
+def test_kmeans_prompts(toy, tmp_path):
+    emb = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [1, 1], [1, -1]], dtype=float)
+    np.save(tmp_path / "emb.npy", emb)
+    np.save(tmp_path / "q.npy", np.array([[0, 1], [1, 0]], dtype=float))
+    kw = dict(method="kmeans", k=2, embeddings=str(tmp_path / "emb.npy"))
+    a = _build(toy, tmp_path, **kw)
+    b = _build(toy, tmp_path, **kw)
+    assert a["demo_ids"].tolist() == b["demo_ids"].tolist()
+    ids = a.loc["q1", "demo_ids"]
+    assert len(ids) == 2 and {"a1", "a2"} & set(ids) and {"a3", "a4"} & set(ids)
+    assert sorted(a.loc["q2", "demo_ids"]) == ["b1", "b2"]
+    # with query embeddings: q1 ~ [0, 1] -> the a3/a4 cluster's item comes last
+    c = _build(toy, tmp_path, query_embeddings=str(tmp_path / "q.npy"), **kw)
+    assert sorted(c.loc["q1", "demo_ids"]) == sorted(ids)
+    assert c.loc["q1", "demo_ids"][-1] in {"a3", "a4"}
+    assert c.loc["q1", "demo_scores"][-1] > c.loc["q1", "demo_scores"][0]
+    with pytest.raises(ValueError, match="rows"):
+        np.save(tmp_path / "bad.npy", emb[:3])
+        _build(toy, tmp_path, method="kmeans", k=2, embeddings=str(tmp_path / "bad.npy"))
+
+
+def test_bad_method(toy, tmp_path):
+    with pytest.raises(ValueError):
+        _build(toy, tmp_path, method="oracle")
+    with pytest.raises(ValueError):
+        _build(toy, tmp_path, method="random", variant="weird")
