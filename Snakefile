@@ -11,10 +11,20 @@ configfile: "config.yaml"
 include: "rules/common.smk"
 include: "rules/resources.smk"
 include: "rules/data.smk"
+include: "rules/given.smk"
 include: "rules/retrieval.smk"
 include: "rules/score.smk"
 include: "rules/train.smk"
 include: "rules/eval.smk"
+
+
+wildcard_constraints:
+    round=r"\d+",
+    retriever="|".join(["zero_shot", "random", "bm25", "base", "kmeans", "epr", r"llmr\d+",
+                        *EVAL.get("extra_retrievers", {})]),
+    dense="|".join(["base", "epr", r"llmr\d+", *EVAL.get("extra_retrievers", {})]),
+    variant="task_filter|no_filter",
+    model="|".join(OFFLINE) or "none",
 
 
 rule all:

@@ -39,8 +39,8 @@ def build_pairs(data_dir: str, n: int, seed: int = 0, per_query: int = 4) -> tup
     train = read_parquet(f"{data_dir}/train.parquet")
     passages = read_parquet(f"{data_dir}/passages.parquet")
     rng = random.Random(seed)
-    n_q = min(len(train), max(1, -(-n // per_query)))
-    queries = train.iloc[sorted(rng.sample(range(len(train)), n_q))]
+    n_q = min(len(train), 2 * max(1, -(-n // per_query)))  # spare queries: own-passage cuts
+    queries = train.iloc[rng.sample(range(len(train)), n_q)]  # random task mix
     hashes = [content_hash(c) for c in passages["contents"]]
     try:
         import bm25s
@@ -49,14 +49,14 @@ def build_pairs(data_dir: str, n: int, seed: int = 0, per_query: int = 4) -> tup
         retr.index(bm25s.tokenize(list(passages["contents"]), show_progress=False),
                    show_progress=False)
         docs, _ = retr.retrieve(bm25s.tokenize(list(queries["query"]), show_progress=False),
-                                k=per_query + 1, show_progress=False)
+                                k=min(per_query + 4, len(passages)), show_progress=False)
         cand = [list(d) for d in docs]
         how = "bm25s top candidates over the whole pool (own passage excluded)"
     except ImportError:
         by_task: dict[str, list[int]] = {}
         for i, t in enumerate(passages["task_name"]):
             by_task.setdefault(t, []).append(i)
-        cand = [rng.sample(by_task[t], min(per_query + 1, len(by_task[t])))
+        cand = [rng.sample(by_task[t], min(per_query + 4, len(by_task[t])))
                 for t in queries["task_name"]]
         how = "random same-task passages (bm25s not installed)"
     pairs = []
@@ -93,14 +93,15 @@ def reference_scores(model, tok, seqs: Sequence[list[int]], n_scored: Sequence[i
 
 
 def run(model_path: str, data_dir: str, n_pairs: int, token_budget: int = 16384,
-        max_length: int = 1024, dump_pairs: str | None = None) -> dict:
+        max_length: int = 1024, dump_pairs: str | None = None, compile: bool = True) -> dict:
     """Build pairs, time both paths, return the result dict (see module docstring)."""
     from scipy.stats import spearmanr
 
     pairs, how = build_pairs(data_dir, n_pairs)
     if dump_pairs:
         write_jsonl(pairs, dump_pairs)
-    model, tok = lm.load_causal_lm(model_path, device="cpu")
+    model, tok = lm.load_causal_lm(model_path, device="cpu", dtype="float32")
+    fast_model, _ = lm.load_causal_lm(model_path, device="cpu")  # bf16 weights where native
     ctx = lm.encode_contexts(tok, [p["input"] for p in pairs])
     cont = lm.encode_continuations(tok, [p["output"] for p in pairs])
     built = [lm._pairs(a, b, max_length) for a, b in zip(ctx, cont, strict=True)]
@@ -113,10 +114,15 @@ def run(model_path: str, data_dir: str, n_pairs: int, token_budget: int = 16384,
     ref = reference_scores(model, tok, seqs, n_scored)
     t_ref = time.perf_counter() - t0
 
-    lm.score_continuations(model, tok, [p["input"] for p in pairs[:warm]],
-                           [p["output"] for p in pairs[:warm]], max_length, progress=False)
     t0 = time.perf_counter()
-    fast = lm.score_continuations(model, tok, [p["input"] for p in pairs],
+    if compile:
+        lm.compile_model(fast_model)
+    for w in (1, 64):  # warm-up; with compile: compiles for batch 1 and dynamic batches
+        lm.score_continuations(fast_model, tok, [p["input"] for p in pairs[:w]],
+                               [p["output"] for p in pairs[:w]], max_length, progress=False)
+    t_warm = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fast = lm.score_continuations(fast_model, tok, [p["input"] for p in pairs],
                                   [p["output"] for p in pairs], max_length=max_length,
                                   token_budget=token_budget, progress=False)
     t_fast = time.perf_counter() - t0
@@ -130,6 +136,9 @@ def run(model_path: str, data_dir: str, n_pairs: int, token_budget: int = 16384,
         "candidates": how,
         "model": model_path,
         "token_budget": token_budget,
+        "llmr_weights": str(next(fast_model.parameters()).dtype).replace("torch.", ""),
+        "compiled": compile,
+        "warmup_seconds_excluded": t_warm,
         "real_tokens": real_tokens,
         "baseline_seconds": t_ref,
         "llmr_seconds": t_fast,
@@ -158,9 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=DEFAULT_DATA, help="folder with train/passages.parquet")
     ap.add_argument("--token-budget", type=int, default=16384)
     ap.add_argument("--max-length", type=int, default=1024)
+    ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (eager)")
     args = ap.parse_args(argv)
     res = run(args.model, args.data, args.pairs, args.token_budget, args.max_length,
-              args.dump_pairs)
+              args.dump_pairs, compile=not args.no_compile)
     write_json(res, args.json)
     print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                    for k, v in res.items()))

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 # Extra Trainer callbacks (tests use it to simulate an interruption).
 EXTRA_CALLBACKS: list[TrainerCallback] = []
-EVAL_GROUPS = 512  # groups used for the train / held-back accuracies in the metrics
+EVAL_GROUPS = 256  # groups used for the train / held-back accuracies in the metrics
 
 
 def reward_query_text(query: str, gold: str) -> str:

@@ -13,6 +13,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW_PARTS = ("Snakefile", "rules", "workflow_scripts", "schemas", "profiles", "llmr",
+                  "environment.yml", "pyproject.toml",
                   "config.yaml")
 
 

@@ -24,7 +24,7 @@ OFFLINE = config["offline_models"]
 
 
 def fingerprint(*modules):
-    """Hash of the llmr code a rule runs: editing it reruns that rule (and downstream)."""
+    """Hash of the llmr code behind a stage; editing that code reruns the stage and downstream."""
     return code_fingerprint(*modules)
 
 
@@ -38,7 +38,7 @@ def model_path(name):
 
 
 def model_input(name):
-    """The rule input for a model: its folder when the pipeline builds or a user gives one."""
+    """Input for a model: its folder when the pipeline builds it or a user gives one."""
     if is_offline(name):
         return f"resources/models/{name}"
     return name if os.path.exists(name) else []
@@ -102,9 +102,23 @@ def prompt_method(retriever):
     return "retrieved"
 
 
+def candidates_file(r):
+    """Training candidates of round r (round 0: BM25, or the given file)."""
+    if int(r) == 0 and GIVEN.get("candidates"):
+        return "results/given/candidates.parquet"
+    return f"results/candidates/round{r}.parquet"
+
+
+def scores_file(r):
+    """LLM scores of round r (round 0 may be given)."""
+    if int(r) == 0 and GIVEN.get("scores"):
+        return "results/given/scores.parquet"
+    return f"results/scores/round{r}.parquet"
+
+
 def scores_upto(r):
     """LLM score files of rounds 0..r."""
-    return [f"results/scores/round{i}.parquet" for i in range(r + 1)]
+    return [scores_file(i) for i in range(r + 1)]
 
 
 def model_params(extra=None):
@@ -118,10 +132,48 @@ def model_params(extra=None):
     return p | (extra or {})
 
 
-wildcard_constraints:
-    round=r"\d+",
-    retriever="|".join(["zero_shot", "random", "bm25", "base", "kmeans", "epr", r"llmr\d+",
-                        *EVAL.get("extra_retrievers", {})]),
-    dense="|".join(["base", "epr", r"llmr\d+", *EVAL.get("extra_retrievers", {})]),
-    variant="task_filter|no_filter",
-    model="|".join(OFFLINE) or "none",
+def suite_source():
+    if SUITE["source"] == "bigbench":
+        return "resources/bigbench"
+    return SUITE["released_dir"]
+
+
+def eval_topk():
+    return EVAL["k"] * EVAL.get("n_retrieve_factor", 5)
+
+
+def train_params(section, extra=None):
+    """Hyperparameters of a training section, as keyword arguments."""
+    p = dict(config[section])
+    p["heldback_fraction"] = config.get("heldback_fraction", 0.1)
+    return dict(sorted((p | (extra or {})).items()))  # stable order: params are compared as text
+
+
+def teacher_files(r):
+    """Teacher files the retriever of round r distils from."""
+    if r == 1 and GIVEN.get("teacher"):
+        return [f"results/given/teacher{i}.parquet" for i in range(len(GIVEN["teacher"]))]
+    return [f"results/teacher/round{r - 1}.parquet"]
+
+
+def prompt_inputs(wc):
+    inputs = {
+        "test": "results/data/test_eval.parquet",
+        "passages": "results/data/passages.parquet",
+        "tasks": "results/data/tasks.parquet",
+    }
+    if prompt_method(wc.retriever) == "retrieved":
+        inputs["candidates"] = f"results/eval/{wc.retriever}/candidates.parquet"
+    if wc.retriever == "kmeans":
+        inputs["index"] = "results/index/base"
+    return inputs
+
+
+def model_param(name):
+    """Param for a model: the input folder when there is one, else the hub id."""
+    return lambda wc, input: input.model if input.get("model") else model_path(name)
+
+
+def init_param(name):
+    """Param for a training initialisation model (input 'init')."""
+    return lambda wc, input: input.init if input.get("init") else model_path(name)

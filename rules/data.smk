@@ -1,12 +1,6 @@
 # Task data: train / test / passages tables, the scored training queries, the eval subset.
 
 
-def suite_source():
-    if SUITE["source"] == "bigbench":
-        return "resources/bigbench"
-    return SUITE["released_dir"]
-
-
 rule prepare:
     input:
         source=suite_source(),
@@ -23,8 +17,8 @@ rule prepare:
         max_train_per_task=SUITE.get("max_train_per_task"),
         max_test_per_task=SUITE.get("max_test_per_task"),
         test_fraction=SUITE.get("test_fraction", 0.3),
-        task_types=SUITE.get("task_types", {}),
-        task_metrics=SUITE.get("task_metrics", {}),
+        task_types=dict(sorted(SUITE.get("task_types", {}).items())),
+        task_metrics=dict(sorted(SUITE.get("task_metrics", {}).items())),
         code=fingerprint("llmr.tasks"),
     log:
         "logs/data/prepare.log",

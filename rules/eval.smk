@@ -1,19 +1,6 @@
 # Evaluation: few-shot prompts per retriever and variant, LLM evaluation, summary, report.
 
 
-def prompt_inputs(wc):
-    inputs = {
-        "test": "results/data/test_eval.parquet",
-        "passages": "results/data/passages.parquet",
-        "tasks": "results/data/tasks.parquet",
-    }
-    if prompt_method(wc.retriever) == "retrieved":
-        inputs["candidates"] = f"results/eval/{wc.retriever}/candidates.parquet"
-    if wc.retriever == "kmeans":
-        inputs["index"] = "results/index/base"
-    return inputs
-
-
 rule build_prompts:
     input:
         unpack(prompt_inputs),
@@ -45,7 +32,7 @@ rule llm_eval:
         predictions="results/eval/{retriever}/{variant}/predictions.parquet",
         metrics="results/eval/{retriever}/{variant}/metrics.json",
     params:
-        model=model_path(config["models"]["llm"]),
+        model=model_param(config["models"]["llm"]),
         max_length=EVAL.get("max_length", 1024),
         max_new_tokens=EVAL.get("max_new_tokens", 64),
         code=fingerprint("llmr.evaluate", "llmr.lm", "llmr.metrics", "llmr.device"),

@@ -1,10 +1,6 @@
 # Candidate retrieval: BM25 (round 0 and evaluation) and dense FAISS search (rounds >= 1).
 
 
-def eval_topk():
-    return EVAL["k"] * EVAL.get("n_retrieve_factor", 5)
-
-
 rule bm25_index:
     input:
         passages="results/data/passages.parquet",

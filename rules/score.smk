@@ -8,7 +8,7 @@ scattergather:
 
 rule llm_score:
     input:
-        candidates="results/candidates/round{round}.parquet",
+        candidates=lambda wc: candidates_file(wc.round),
         passages="results/data/passages.parquet",
         tasks="results/data/tasks.parquet",
         model=model_input(config["models"]["llm"]),
@@ -16,7 +16,7 @@ rule llm_score:
     output:
         temp("results/scores/round{round}/shard_{scatteritem}.parquet"),
     params:
-        model=model_path(config["models"]["llm"]),
+        model=model_param(config["models"]["llm"]),
         shard=lambda wc: int(wc.scatteritem.split("-of-")[0]) - 1,
         n_shards=lambda wc: int(wc.scatteritem.split("-of-")[1]),
         n_candidates=config["score"].get("n_candidates", 32),

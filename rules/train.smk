@@ -1,20 +1,6 @@
 # Reward model (cross-encoder from LLM scores) and retriever distillation (bi-encoder).
 
 
-def train_params(section, extra=None):
-    """Hyperparameters of a training section, as keyword arguments."""
-    p = dict(config[section])
-    p["heldback_fraction"] = config.get("heldback_fraction", 0.1)
-    return p | (extra or {})
-
-
-def teacher_files(r):
-    """Teacher files the retriever of round r distils from."""
-    if r == 1 and GIVEN.get("teacher"):
-        return GIVEN["teacher"]
-    return [f"results/teacher/round{r - 1}.parquet"]
-
-
 rule train_reward:
     input:
         scores=lambda wc: scores_upto(int(wc.r) - 1),
@@ -28,7 +14,7 @@ rule train_reward:
     wildcard_constraints:
         r=r"[1-9]\d*",
     params:
-        init_model=model_path(config["models"]["reward_init"]),
+        init_model=init_param(config["models"]["reward_init"]),
         hp=train_params("reward"),
         code=fingerprint("llmr.reward", "llmr.groups", "llmr.encoder", "llmr.device"),
     log:
@@ -81,7 +67,7 @@ rule train_retriever:
     wildcard_constraints:
         r=r"[1-9]\d*",
     params:
-        init_model=model_path(config["models"]["encoder"]),
+        init_model=init_param(config["models"]["encoder"]),
         hp=train_params("retriever", model_params()),
         code=fingerprint("llmr.distill", "llmr.groups", "llmr.encoder", "llmr.device"),
     log:
@@ -100,7 +86,7 @@ rule train_retriever:
 
 use rule train_retriever as train_epr with:
     input:
-        teacher=["results/scores/round0.parquet"],
+        teacher=[scores_file(0)],
         train="results/data/train.parquet",
         passages="results/data/passages.parquet",
         tasks="results/data/tasks.parquet",
@@ -116,17 +102,20 @@ use rule train_retriever as train_epr with:
 
 rule agreement:
     input:
-        scores=lambda wc: f"results/scores/round{int(wc.r) - 1}.parquet",
+        scores=lambda wc: scores_file(int(wc.r) - 1),
         passages="results/data/passages.parquet",
         base=model_input(config["models"]["encoder"]),
         reward="results/models/reward{r}",
         retriever="results/models/retriever{r}",
-        bm25=lambda wc: "results/candidates/round0.parquet" if wc.r == "1" else [],
+        bm25=lambda wc: candidates_file(0) if wc.r == "1" and not GIVEN.get("scores") else [],
     output:
         "results/eval/agreement_round{r}.csv",
     params:
-        base_encoder=model_path(config["models"]["encoder"]),
+        base_encoder=lambda wc, input: input.base or model_path(config["models"]["encoder"]),
         heldback_fraction=config.get("heldback_fraction", 0.1),
+        pooling=model_params()["pooling"],
+        query_prefix=model_params()["query_prefix"],
+        passage_prefix=model_params()["passage_prefix"],
         code=fingerprint("llmr.agreement", "llmr.groups", "llmr.encoder"),
     log:
         "logs/eval/agreement_round{r}.log",

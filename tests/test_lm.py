@@ -172,3 +172,13 @@ def test_load_errors(tmp_path, tiny_encoder):
 def test_load_sets_pad_and_eval(tiny_lm):
     model, tok = lm.load_causal_lm(tiny_lm, device="cpu")
     assert tok.pad_token is not None and not model.training
+
+
+def test_bf16_weights_close_to_fp32(fp32_lm, tiny_lm):
+    model, tok = fp32_lm
+    m16, _ = lm.load_causal_lm(tiny_lm, device="cpu", dtype="bfloat16")
+    ref = lm.score_continuations(model, tok, CTX, CONT, progress=False)
+    got = lm.score_continuations(m16, tok, CTX, CONT, progress=False)
+    np.testing.assert_allclose(got, ref, atol=0.05)
+    opts = lm.score_options(m16, tok, CTX[:2], [["good", "bad"], ["tiger"]])
+    assert [o.shape for o in opts] == [(2,), (1,)]

@@ -95,3 +95,31 @@ def test_bad_config_key_is_rejected_before_any_job(done_run, tmp_path):
     proc = snakemake(wd, "-n", "--configfile", str(path), check=False)
     assert proc.returncode != 0
     assert "learning_rate" in proc.stdout + proc.stderr
+
+
+def test_given_teacher_starts_at_distillation(done_run, tmp_path):
+    wd, cfg = done_run
+    teacher = pd.read_parquet(wd / "results/teacher/round0.parquet")
+    src = tmp_path / "kd_train.jsonl.gz"
+    teacher.to_json(src, orient="records", lines=True, compression="gzip")
+    cfg2 = yaml.safe_load(yaml.safe_dump(cfg))
+    cfg2["given"] = {"candidates": None, "scores": None, "teacher": [str(src)]}
+    path = tmp_path / "given.yaml"
+    path.write_text(yaml.safe_dump(cfg2))
+    jobs = planned_jobs(wd, "--configfile", str(path))
+    assert {"given_teacher", "train_retriever"} <= set(jobs)
+    assert "llm_score" not in jobs and "train_reward" not in jobs
+
+
+def test_given_scores_skip_bm25_and_scoring(done_run, tmp_path):
+    wd, cfg = done_run
+    src = tmp_path / "scores.jsonl.gz"
+    pd.read_parquet(wd / "results/scores/round0.parquet").to_json(
+        src, orient="records", lines=True, compression="gzip")
+    cfg2 = yaml.safe_load(yaml.safe_dump(cfg))
+    cfg2["given"] = {"candidates": None, "scores": str(src), "teacher": []}
+    path = tmp_path / "given.yaml"
+    path.write_text(yaml.safe_dump(cfg2))
+    jobs = planned_jobs(wd, "--configfile", str(path), "--forceall")
+    assert "given_scores" in jobs and "train_reward" in jobs
+    assert "llm_score" not in jobs and "bm25_topk" not in jobs

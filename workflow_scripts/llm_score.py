@@ -1,6 +1,5 @@
 """Rule llm_score → llmr.score.score_shard (one shard of the training queries)."""
 from llmr.score import score_shard
-
 from llmr.stage import hyperparameters, run
 
 i = snakemake.input
