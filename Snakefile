@@ -8,6 +8,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/resources.smk"
 include: "rules/data.smk"
@@ -31,4 +34,5 @@ rule all:
     input:
         "results/eval/summary.csv",
         "results/eval/agreement.csv",
+        report_targets(),
     default_target: True

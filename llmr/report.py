@@ -436,3 +436,34 @@ def examples_html(
                 f" &nbsp; <b>score</b>: {float(row.score):.3f}</p></div>"
             )
     write_text("\n".join(parts) + "\n", out_html)
+
+
+def training_curves(metrics: Sequence[str], out_plot: str, smooth: int = 5) -> None:
+    """Plot the loss curves (``loss_curve`` [[step, loss], ...]) of training metrics JSONs.
+
+    One line per model (reward models, retrievers), a running mean over ``smooth`` steps.
+    """
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for path in metrics:
+        curve = json.loads(Path(path).read_text()).get("loss_curve") or []
+        if not curve:
+            continue
+        steps, losses = np.asarray(curve, dtype=float).T
+        w = max(1, min(smooth, len(losses)))
+        ax.plot(steps[w - 1:], np.convolve(losses, np.ones(w) / w, mode="valid"),
+                label=Path(path).name.removesuffix(".metrics.json"))
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"training loss (running mean of {smooth})")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(out_plot) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)

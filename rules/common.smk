@@ -177,3 +177,25 @@ def model_param(name):
 def init_param(name):
     """Param for a training initialisation model (input 'init')."""
     return lambda wc, input: input.init if input.get("init") else model_path(name)
+
+
+def training_metrics():
+    """Training metrics JSONs of every trained model (for the training-curve plot)."""
+    files = []
+    for r in range(1, ROUNDS + 1):
+        files += [f"results/models/reward{r}.metrics.json",
+                  f"results/models/retriever{r}.metrics.json"]
+    if "epr" in EVAL["retrievers"]:
+        files.append("results/models/epr.metrics.json")
+    return files
+
+
+def report_targets():
+    """Report pages: training curves and readable examples of the last LLM-R retriever."""
+    last = f"llmr{ROUNDS}" if "llmr" in EVAL["retrievers"] else None
+    pages = ["results/eval/training_curves.png"]
+    if last:
+        pages += [f"results/eval/{last}/{v}/examples.html" for v in eval_variants(last)]
+    if "bm25" in EVAL["retrievers"]:
+        pages.append("results/eval/bm25/task_filter/examples.html")
+    return pages

@@ -73,3 +73,44 @@ rule summary:
         "../environment.yml"
     script:
         "../workflow_scripts/summary.py"
+
+
+rule training_curves:
+    input:
+        training_metrics(),
+    output:
+        report("results/eval/training_curves.png", category="Training"),
+    params:
+        code=fingerprint("llmr.report"),
+    log:
+        "logs/eval/training_curves.log",
+    benchmark:
+        "benchmarks/eval/training_curves.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/training_curves.py"
+
+
+rule report_examples:
+    input:
+        predictions="results/eval/{retriever}/{variant}/predictions.parquet",
+        prompts="results/eval/{retriever}/{variant}/prompts.parquet",
+        passages="results/data/passages.parquet",
+    output:
+        report(
+            "results/eval/{retriever}/{variant}/examples.html",
+            category="Examples",
+            labels={"retriever": "{retriever}", "variant": "{variant}"},
+        ),
+    params:
+        n_per_task=3,
+        code=fingerprint("llmr.report"),
+    log:
+        "logs/eval/examples_{retriever}_{variant}.log",
+    benchmark:
+        "benchmarks/eval/examples_{retriever}_{variant}.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow_scripts/report_examples.py"

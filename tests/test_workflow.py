@@ -12,7 +12,7 @@ from llmr.testing_workflow import copy_workflow, planned_jobs, snakemake, tiny_c
 
 pytestmark = pytest.mark.workflow
 
-EVAL_JOBS = {"build_prompts", "llm_eval", "summary", "all"}
+EVAL_JOBS = {"build_prompts", "llm_eval", "summary", "report_examples", "all"}
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +123,12 @@ def test_given_scores_skip_bm25_and_scoring(done_run, tmp_path):
     jobs = planned_jobs(wd, "--configfile", str(path), "--forceall")
     assert "given_scores" in jobs and "train_reward" in jobs
     assert "llm_score" not in jobs and "bm25_topk" not in jobs
+
+
+def test_report_renders(done_run):
+    wd, _ = done_run
+    snakemake(wd, "--report", "report.html")
+    html = (wd / "report.html").read_text(errors="replace")
+    assert len(html) > 10_000
+    for name in ("summary.csv", "training_curves.png", "examples.html", "agreement.csv"):
+        assert name in html, name
