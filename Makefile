@@ -3,15 +3,17 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
-# CPU wheel of torch by default; a GPU user sets TORCH_SPEC / PIP_EXTRA_INDEX_URL (README).
 TORCH_SPEC ?= torch==2.13.0
+# Without an NVIDIA driver, take torch's CPU build (PyPI's Linux wheel is the multi-GB CUDA
+# one); with `nvidia-smi` present, PyPI's CUDA build. Override: make run TORCH_INDEX=<url>.
+TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
 
 .PHONY: install run test lint clean
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 

@@ -10,9 +10,8 @@ Trained with the Hugging Face ``Trainer`` (plumbing shared with ``llmr.reward``)
 from __future__ import annotations
 
 import logging
-import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -22,23 +21,8 @@ from transformers import AutoModel, AutoTokenizer, set_seed
 
 from llmr.device import autocast_context
 from llmr.encoder import embed
-from llmr.groups import GroupSampler, PassagePool, ScoredQueries, load_scored
-from llmr.io import write_json
-from llmr.reward import (
-    EVAL_GROUPS,
-    EXTRA_CALLBACKS,
-    GroupDataset,
-    GroupTrainer,
-    check_not_empty,
-    group_accuracy,
-    loss_curve,
-    make_training_args,
-    per_device_batch,
-    prepare_checkpoints,
-    run_fingerprint,
-    save_model_atomically,
-    world_size,
-)
+from llmr.groups import PassagePool, ScoredQueries
+from llmr.reward import fit_groups, load_groups
 
 log = logging.getLogger(__name__)
 
@@ -197,14 +181,8 @@ def train_retriever(
     """
     kwargs = dict(locals())
     t0 = time.time()
-    teacher = list(teacher)
-    if steps <= 0:
-        raise ValueError(f"steps must be positive, got {steps}")
-    pool = PassagePool.load(passages)
-    q_train, counts = load_scored(teacher, pool, tasks, heldback_fraction, "train", False)
-    check_not_empty(q_train, counts, teacher, tasks)
-    q_hb, _ = load_scored(teacher, pool, tasks, heldback_fraction, "heldback", False)
-    log.info("retriever: %s", counts)
+    data = load_groups(list(teacher), passages, tasks, heldback_fraction, steps, False)
+    log.info("retriever: %s", data.counts)
 
     set_seed(seed)
     tok = AutoTokenizer.from_pretrained(init_model)
@@ -213,77 +191,20 @@ def train_retriever(
         freeze_positions(model)
     group_size = 1 + n_negatives
 
-    def sampler(q: ScoredQueries) -> GroupSampler:
-        return GroupSampler(q, pool, n_negatives, pos_top, neg_bottom, True, seed)
-
-    def collator(q: ScoredQueries) -> DistillCollator:
-        return DistillCollator(tok, q, pool, max_length, query_prefix, passage_prefix)
-
-    ckpt = out_dir.rstrip("/") + ".ckpt"
-    last = prepare_checkpoints(ckpt, run_fingerprint(kwargs), resume)
-    args = make_training_args(
-        ckpt, steps, batch_size, lr, warmup_ratio, weight_decay, seed, grad_accum,
-        save_steps, gradient_checkpointing,
-    )  # fmt: skip
-    n_items = steps * args.per_device_train_batch_size * args.gradient_accumulation_steps
-    dataset = GroupDataset(sampler(q_train), n_items * world_size())
-
     def loss_fn(m: torch.nn.Module, inputs: dict) -> torch.Tensor:
         q = embed(m, _split(inputs, "q_"), pooling)
         p = embed(m, _split(inputs, "p_"), pooling).view(q.shape[0], group_size, -1)
         loss, _, _ = distill_loss(q, p, inputs["teacher"], temperature, contrastive_weight)
         return loss
 
-    trainer = GroupTrainer(
-        model=model,
-        args=args,
-        train_dataset=dataset,
-        data_collator=collator(q_train),
-        loss_fn=loss_fn,
-        callbacks=list(EXTRA_CALLBACKS),
-    )
-    trainer.train(resume_from_checkpoint=last)
-    if not trainer.is_world_process_zero():
-        return
+    def score_batch(m: torch.nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
+        with autocast_context(device):
+            q = embed(m, _split(batch, "q_"), pooling)
+            p = embed(m, _split(batch, "p_"), pooling)
+        return torch.einsum("bh,bgh->bg", q, p.view(q.shape[0], group_size, -1))
 
-    model = trainer.model
-    model.eval()
-    device = next(model.parameters()).device
-
-    def score_groups(coll: DistillCollator) -> Callable[[list[dict]], torch.Tensor]:
-        def fn(items: list[dict]) -> torch.Tensor:
-            batch = {k: v.to(device) for k, v in coll(items).items()}
-            with autocast_context(device):
-                q = embed(model, _split(batch, "q_"), pooling)
-                p = embed(model, _split(batch, "p_"), pooling)
-            return torch.einsum("bh,bgh->bg", q, p.view(q.shape[0], group_size, -1))
-
-        return fn
-
-    bs = max(1, per_device_batch(batch_size, grad_accum))
-    tr_acc, tr_mrr, tr_n = group_accuracy(score_groups(collator(q_train)), dataset, EVAL_GROUPS, bs)
-    hb_acc, hb_mrr, hb_n = float("nan"), float("nan"), 0
-    if len(q_hb):
-        hb_ds = GroupDataset(sampler(q_hb), len(q_hb))
-        hb_acc, hb_mrr, hb_n = group_accuracy(score_groups(collator(q_hb)), hb_ds, EVAL_GROUPS, bs)
-    save_model_atomically(model, tok, out_dir)
-    steps_done = int(trainer.state.global_step)
-    metrics = {
-        "loss_curve": loss_curve(trainer),
-        "train_acc1": tr_acc,
-        "train_mrr": tr_mrr,
-        "train_eval_groups": tr_n,
-        "heldback_acc1": hb_acc,
-        "heldback_mrr": hb_mrr,
-        "n_heldback_groups": hb_n,
-        "n_queries": len(q_train),
-        "n_groups": steps_done * args.per_device_train_batch_size
-        * args.gradient_accumulation_steps * world_size(),
-        "group_size": group_size,
-        "filter_counts": counts,
-        "steps": steps_done,
-        "resumed_from": last,
-        "time_s": time.time() - t0,
-    }  # fmt: skip
-    write_json(metrics, metrics_out)
-    shutil.rmtree(ckpt, ignore_errors=True)
+    fit_groups(
+        kwargs, t0, model, tok, data, True,
+        lambda q: DistillCollator(tok, q, data.pool, max_length, query_prefix, passage_prefix),
+        loss_fn, score_batch, ("acc1", "mrr"),
+    )  # fmt: skip

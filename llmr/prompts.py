@@ -10,6 +10,7 @@ import logging
 import random
 from collections.abc import Sequence
 
+import faiss
 import numpy as np
 import pandas as pd
 
@@ -90,35 +91,31 @@ def _sqdist(x: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
-def kmeans(x: np.ndarray, n_clusters: int, seed: int = 0, n_iter: int = 50) -> np.ndarray:
-    """Seeded k-means (k-means++ init, Lloyd iterations) on rows of ``x`` (N, H) → (k, H)."""
-    rng = np.random.default_rng(seed)
-    n = len(x)
-    n_clusters = min(n_clusters, n)
-    centers = [x[rng.integers(n)]]
-    for _ in range(1, n_clusters):
-        d2 = _sqdist(x, np.array(centers)).min(1)
-        total = d2.sum()
-        nxt = rng.choice(n, p=d2 / total) if total > 0 else rng.integers(n)
-        centers.append(x[nxt])
-    c = np.array(centers, dtype=np.float64)
-    for _ in range(n_iter):
-        assign = _sqdist(x, c).argmin(1)
-        new = np.array(
-            [x[assign == j].mean(0) if (assign == j).any() else c[j] for j in range(len(c))]
-        )
-        if np.allclose(new, c):
-            break
-        c = new
-    return c
+KMEANS_ITERATIONS = 50
 
 
 def kmeans_demos(x: np.ndarray, k: int, seed: int = 0) -> list[int]:
-    """Positions (into rows of ``x``) of the distinct items nearest to each of k centroids."""
+    """Positions (into rows of ``x``) of the distinct items nearest to each of k centroids.
+
+    Centroids come from ``faiss.Kmeans`` (seeded, all rows used, no subsampling); k is
+    capped at the number of rows.
+    """
     if len(x) == 0 or k <= 0:
         return []
-    c = kmeans(x, k, seed)
-    dist = _sqdist(x, c)  # (N, k)
+    n = len(x)
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    km = faiss.Kmeans(
+        x32.shape[1],
+        min(k, n),
+        niter=KMEANS_ITERATIONS,
+        seed=seed,
+        verbose=False,
+        min_points_per_centroid=1,
+        max_points_per_centroid=n,
+    )
+    km.train(x32)
+    c = km.centroids.astype(np.float64)
+    dist = _sqdist(np.asarray(x, dtype=np.float64), c)  # (N, k)
     chosen: list[int] = []
     for j in range(c.shape[0]):
         for i in np.argsort(dist[:, j], kind="stable"):

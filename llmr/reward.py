@@ -20,6 +20,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +275,135 @@ def group_accuracy(
     return (hits / n if n else float("nan")), (rr / n if n else float("nan")), n
 
 
+@dataclass
+class ScoredGroups:
+    """The passage pool and the train / held-back queries of a group-training run."""
+
+    pool: PassagePool
+    train: ScoredQueries
+    heldback: ScoredQueries
+    counts: dict[str, int]
+
+
+def load_groups(
+    files: list[str],
+    passages: str,
+    tasks: str,
+    heldback_fraction: float,
+    steps: int,
+    reward_filters: bool,
+) -> ScoredGroups:
+    """Check ``steps``, load the pool and the filtered train / held-back queries of score
+    files; ValueError when no training query is left."""
+    if steps <= 0:
+        raise ValueError(f"steps must be positive, got {steps}")
+    pool = PassagePool.load(passages)
+    q_train, counts = load_scored(files, pool, tasks, heldback_fraction, "train", reward_filters)
+    check_not_empty(q_train, counts, files, tasks)
+    q_hb, _ = load_scored(files, pool, tasks, heldback_fraction, "heldback", reward_filters)
+    return ScoredGroups(pool, q_train, q_hb, counts)
+
+
+def fit_groups(
+    run: dict[str, Any],
+    t0: float,
+    model: torch.nn.Module,
+    tok,
+    data: ScoredGroups,
+    drop_same_label: bool,
+    make_collator: Callable[[ScoredQueries], Callable[[list[dict]], dict]],
+    loss_fn: Callable[[torch.nn.Module, dict], torch.Tensor],
+    score_batch: Callable[[torch.nn.Module, dict, torch.device], torch.Tensor],
+    acc_names: tuple[str, str],
+    extra_metrics: Callable[[Trainer], dict] | None = None,
+) -> None:
+    """The Trainer run shared by ``train_reward`` and ``llmr.distill.train_retriever``.
+
+    ``run`` is the caller's ``locals()`` at entry (the run fingerprint and hyperparameters:
+    out_dir, metrics_out, steps, batch_size, lr, warmup_ratio, weight_decay, seed,
+    grad_accum, save_steps, gradient_checkpointing, resume, n_negatives, pos_top,
+    neg_bottom). Trains ``model`` with ``loss_fn`` on groups from ``data`` (checkpoints in
+    ``out_dir + ".ckpt"``, resumed when the settings match), then on process 0 measures
+    group accuracy / MRR with ``score_batch(model, device batch, device) -> (B, G)``, saves
+    model + tokenizer atomically to ``out_dir``, writes the metrics (accuracy keys
+    ``train_<acc_names[0]>``, ``train_<acc_names[1]>``, ``heldback_...``, plus
+    ``extra_metrics(trainer)``) and removes the checkpoints.
+    """
+    group_size = 1 + run["n_negatives"]
+    seed = run["seed"]
+
+    def sampler(q: ScoredQueries) -> GroupSampler:
+        return GroupSampler(
+            q, data.pool, run["n_negatives"], run["pos_top"], run["neg_bottom"],
+            drop_same_label, seed,
+        )  # fmt: skip
+
+    ckpt = run["out_dir"].rstrip("/") + ".ckpt"
+    last = prepare_checkpoints(ckpt, run_fingerprint(run), run["resume"])
+    args = make_training_args(
+        ckpt, run["steps"], run["batch_size"], run["lr"], run["warmup_ratio"],
+        run["weight_decay"], seed, run["grad_accum"], run["save_steps"],
+        run["gradient_checkpointing"],
+    )  # fmt: skip
+    n_items = run["steps"] * args.per_device_train_batch_size * args.gradient_accumulation_steps
+    dataset = GroupDataset(sampler(data.train), n_items * world_size())
+    collator = make_collator(data.train)
+    trainer = GroupTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=collator,
+        loss_fn=loss_fn,
+        callbacks=list(EXTRA_CALLBACKS),
+    )
+    trainer.train(resume_from_checkpoint=last)
+    if not trainer.is_world_process_zero():
+        return
+
+    model = trainer.model
+    model.eval()
+    device = next(model.parameters()).device
+
+    def score_groups(coll: Callable[[list[dict]], dict]) -> Callable[[list[dict]], torch.Tensor]:
+        def fn(items: list[dict]) -> torch.Tensor:
+            batch = {k: v.to(device) for k, v in coll(items).items()}
+            return score_batch(model, batch, device)
+
+        return fn
+
+    bs = max(1, per_device_batch(run["batch_size"], run["grad_accum"]))
+    tr_acc, tr_mrr, tr_n = group_accuracy(score_groups(collator), dataset, EVAL_GROUPS, bs)
+    hb_acc, hb_mrr, hb_n = float("nan"), float("nan"), 0
+    q_hb = data.heldback
+    if len(q_hb):
+        hb_ds = GroupDataset(sampler(q_hb), len(q_hb))
+        hb_coll = make_collator(q_hb)
+        hb_acc, hb_mrr, hb_n = group_accuracy(score_groups(hb_coll), hb_ds, EVAL_GROUPS, bs)
+    save_model_atomically(model, tok, run["out_dir"])
+    steps_done = int(trainer.state.global_step)
+    acc, mrr = acc_names
+    metrics = {
+        "loss_curve": loss_curve(trainer),
+        f"train_{acc}": tr_acc,
+        f"train_{mrr}": tr_mrr,
+        "train_eval_groups": tr_n,
+        f"heldback_{acc}": hb_acc,
+        f"heldback_{mrr}": hb_mrr,
+        "n_heldback_groups": hb_n,
+        "n_queries": len(data.train),
+        "n_groups": steps_done * args.per_device_train_batch_size
+        * args.gradient_accumulation_steps * world_size(),
+        "group_size": group_size,
+        "filter_counts": data.counts,
+        "steps": steps_done,
+        "resumed_from": last,
+        "time_s": time.time() - t0,
+        **(extra_metrics(trainer) if extra_metrics else {}),
+    }  # fmt: skip
+    write_json(metrics, run["metrics_out"])
+    shutil.rmtree(ckpt, ignore_errors=True)
+
+
 def train_reward(
     scores: Sequence[str],
     train: str,
@@ -306,14 +436,8 @@ def train_reward(
     """
     kwargs = dict(locals())
     t0 = time.time()
-    scores = list(scores)
-    if steps <= 0:
-        raise ValueError(f"steps must be positive, got {steps}")
-    pool = PassagePool.load(passages)
-    q_train, counts = load_scored(scores, pool, tasks, heldback_fraction, "train", True)
-    check_not_empty(q_train, counts, scores, tasks)
-    q_hb, _ = load_scored(scores, pool, tasks, heldback_fraction, "heldback", True)
-    log.info("reward model: %s", counts)
+    data = load_groups(list(scores), passages, tasks, heldback_fraction, steps, True)
+    log.info("reward model: %s", data.counts)
 
     set_seed(seed)
     tok = AutoTokenizer.from_pretrained(init_model)
@@ -322,79 +446,23 @@ def train_reward(
         model.config.pad_token_id = tok.pad_token_id
     group_size = 1 + n_negatives
 
-    def sampler(q: ScoredQueries) -> GroupSampler:
-        return GroupSampler(q, pool, n_negatives, pos_top, neg_bottom, False, seed)
-
-    ckpt = out_dir.rstrip("/") + ".ckpt"
-    last = prepare_checkpoints(ckpt, run_fingerprint(kwargs), resume)
-    args = make_training_args(
-        ckpt, steps, batch_size, lr, warmup_ratio, weight_decay, seed, grad_accum,
-        save_steps, gradient_checkpointing,
-    )  # fmt: skip
-    n_items = steps * args.per_device_train_batch_size * args.gradient_accumulation_steps
-    dataset = GroupDataset(sampler(q_train), n_items * world_size())
-    collator = RewardCollator(tok, q_train, pool, max_length)
-
     def loss_fn(m: torch.nn.Module, inputs: dict) -> torch.Tensor:
         logits = m(**inputs).logits.view(-1, group_size)
         return listwise_ce(logits)
 
-    trainer = GroupTrainer(
-        model=model,
-        args=args,
-        train_dataset=dataset,
-        data_collator=collator,
-        loss_fn=loss_fn,
-        callbacks=list(EXTRA_CALLBACKS),
-    )
-    trainer.train(resume_from_checkpoint=last)
-    if not trainer.is_world_process_zero():
-        return
+    def score_batch(m: torch.nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
+        with autocast_context(device):
+            return m(**batch).logits.float().view(-1, group_size)
 
-    model = trainer.model
-    model.eval()
-    device = next(model.parameters()).device
+    def runtime(trainer: Trainer) -> dict[str, float]:
+        last_log = trainer.state.log_history[-1]
+        return {"train_runtime_s": float(last_log.get("train_runtime", float("nan")))}
 
-    def score_groups(coll: RewardCollator) -> Callable[[list[dict]], torch.Tensor]:
-        def fn(items: list[dict]) -> torch.Tensor:
-            batch = {k: v.to(device) for k, v in coll(items).items()}
-            with autocast_context(device):
-                return model(**batch).logits.float().view(-1, group_size)
-
-        return fn
-
-    bs = max(1, per_device_batch(batch_size, grad_accum))
-    tr_acc, tr_mrr, tr_n = group_accuracy(score_groups(collator), dataset, EVAL_GROUPS, bs)
-    hb_acc, hb_mrr, hb_n = float("nan"), float("nan"), 0
-    if len(q_hb):
-        hb_ds = GroupDataset(sampler(q_hb), len(q_hb))
-        hb_coll = RewardCollator(tok, q_hb, pool, max_length)
-        hb_acc, hb_mrr, hb_n = group_accuracy(score_groups(hb_coll), hb_ds, EVAL_GROUPS, bs)
-    save_model_atomically(model, tok, out_dir)
-    metrics = {
-        "loss_curve": loss_curve(trainer),
-        "train_group_acc": tr_acc,
-        "train_group_mrr": tr_mrr,
-        "train_eval_groups": tr_n,
-        "heldback_group_acc": hb_acc,
-        "heldback_group_mrr": hb_mrr,
-        "n_heldback_groups": hb_n,
-        "n_queries": len(q_train),
-        "n_groups": int(
-            trainer.state.global_step
-            * args.per_device_train_batch_size
-            * args.gradient_accumulation_steps
-            * world_size()
-        ),
-        "group_size": group_size,
-        "filter_counts": counts,
-        "steps": int(trainer.state.global_step),
-        "resumed_from": last,
-        "time_s": time.time() - t0,
-        "train_runtime_s": float(trainer.state.log_history[-1].get("train_runtime", float("nan"))),
-    }
-    write_json(metrics, metrics_out)
-    shutil.rmtree(ckpt, ignore_errors=True)
+    fit_groups(
+        kwargs, t0, model, tok, data, False,
+        lambda q: RewardCollator(tok, q, data.pool, max_length),
+        loss_fn, score_batch, ("group_acc", "group_mrr"), runtime,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- scoring

@@ -105,46 +105,61 @@ def _train_tokenizer(kind: str):
     return tok
 
 
-def make_tiny_causal_lm(out_dir: str | Path, seed: int = 0) -> Path:
-    """Save a tiny random LlamaForCausalLM + byte-level BPE tokenizer to ``out_dir``."""
+_TINY_SIZES = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    max_position_embeddings=512,
+)
+
+
+def _save_tiny_model(
+    out_dir: str | Path,
+    seed: int,
+    tokenizer_kind: str,
+    tokenizer_kwargs: dict,
+    config_cls,
+    model_cls,
+    token_ids: tuple[str, ...] = (),
+    **config_kwargs,
+) -> Path:
+    """Seed torch, build a fast tokenizer of ``tokenizer_kind`` and a random ``model_cls``
+    with the tiny sizes (vocab and ``pad_token_id`` plus ``token_ids`` attributes taken from
+    the tokenizer), and save both to ``out_dir``."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     torch.manual_seed(seed)
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=_train_tokenizer("bpe"),
-        eos_token="<|endoftext|>",
-        pad_token="<|endoftext|>",
-        bos_token="<|endoftext|>",
+        tokenizer_object=_train_tokenizer(tokenizer_kind), **tokenizer_kwargs
     )
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    model = LlamaForCausalLM(cfg)
+    ids = {name: getattr(tok, name) for name in ("pad_token_id", *token_ids)}
+    cfg = config_cls(vocab_size=len(tok), **_TINY_SIZES, **config_kwargs, **ids)
+    model = model_cls(cfg)
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
     return out_dir
 
 
+def make_tiny_causal_lm(out_dir: str | Path, seed: int = 0) -> Path:
+    """Save a tiny random LlamaForCausalLM + byte-level BPE tokenizer to ``out_dir``."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    eot = "<|endoftext|>"
+    return _save_tiny_model(
+        out_dir, seed, "bpe", dict(eos_token=eot, pad_token=eot, bos_token=eot),
+        LlamaConfig, LlamaForCausalLM, ("bos_token_id", "eos_token_id"),
+        num_key_value_heads=2, tie_word_embeddings=True,
+    )  # fmt: skip
+
+
 def make_tiny_encoder(out_dir: str | Path, seed: int = 0) -> Path:
     """Save a tiny random BertModel + WordPiece tokenizer to ``out_dir``."""
-    import torch
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+    from transformers import BertConfig, BertModel
 
-    torch.manual_seed(seed)
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=_train_tokenizer("wordpiece"),
+    special = dict(
         unk_token="[UNK]",
         pad_token="[PAD]",
         cls_token="[CLS]",
@@ -152,17 +167,4 @@ def make_tiny_encoder(out_dir: str | Path, seed: int = 0) -> Path:
         mask_token="[MASK]",
         model_max_length=512,
     )
-    cfg = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=512,
-        pad_token_id=tok.pad_token_id,
-    )
-    model = BertModel(cfg)
-    out_dir = Path(out_dir)
-    model.save_pretrained(out_dir)
-    tok.save_pretrained(out_dir)
-    return out_dir
+    return _save_tiny_model(out_dir, seed, "wordpiece", special, BertConfig, BertModel)

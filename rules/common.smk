@@ -17,6 +17,13 @@ if not set(SUITE["held_out"]) <= set(SUITE["tasks"]):
 if SUITE["source"] == "released" and not SUITE.get("released_dir"):
     raise ValueError("config suite.source is 'released' but suite.released_dir is not set")
 
+for _key in ("llm", "encoder", "reward_init"):
+    _name = config["models"][_key]
+    _local = os.path.isabs(_name) or _name.startswith((".", "~"))
+    if _name not in config["offline_models"] and _local \
+            and not os.path.exists(os.path.expanduser(_name)):
+        raise ValueError(f"config models.{_key}: local model path {_name!r} does not exist")
+
 ROUNDS = int(config["rounds"])
 EVAL = config["eval"]
 GIVEN = config.get("given") or {}

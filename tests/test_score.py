@@ -43,6 +43,19 @@ def run(tiny_data, tiny_lm, cands, out, **kw):
     return read_parquet(str(out))
 
 
+def count_scored(monkeypatch, real):
+    """Patch ``lm.score_continuations`` with a wrapper of ``real`` that records how many
+    pairs each call scores; returns that (growing) list."""
+    n_scored = []
+
+    def counting(model, tok, contexts, conts, **k):
+        n_scored.append(len(contexts))
+        return real(model, tok, contexts, conts, **k)
+
+    monkeypatch.setattr(lm, "score_continuations", counting)
+    return n_scored
+
+
 def test_scores_and_penalties(tiny_data, tiny_lm, cands, tmp_path):
     df = run(tiny_data, tiny_lm, cands, tmp_path / "s.parquet", n_candidates=4)
     assert list(df.columns) == list(score.OUT_COLUMNS)
@@ -109,13 +122,7 @@ def test_resume_after_kill(tiny_data, tiny_lm, cands, tmp_path, monkeypatch, cap
         run(tiny_data, tiny_lm, cands, out, n_candidates=3, chunk_size=20)
     assert not out.exists()
     assert len(list((tmp_path / "res.parquet.partial").glob("chunk-*.parquet"))) == 1
-    n_scored = []
-
-    def counting(model, tok, contexts, conts, **k):
-        n_scored.append(len(contexts))
-        return real(model, tok, contexts, conts, **k)
-
-    monkeypatch.setattr(lm, "score_continuations", counting)
+    n_scored = count_scored(monkeypatch, real)
     with caplog.at_level(logging.INFO, logger="llmr.score"):
         res = run(tiny_data, tiny_lm, cands, out, n_candidates=3, chunk_size=20)
     total = sum(len(d) for d in ref["doc_ids"])
@@ -127,14 +134,7 @@ def test_resume_after_kill(tiny_data, tiny_lm, cands, tmp_path, monkeypatch, cap
 
 def test_reuse_sends_only_new_pairs(tiny_data, tiny_lm, cands, tmp_path, monkeypatch, caplog):
     first = run(tiny_data, tiny_lm, cands, tmp_path / "r0.parquet", n_candidates=3)
-    real = lm.score_continuations
-    n_scored = []
-
-    def counting(model, tok, contexts, conts, **k):
-        n_scored.append(len(contexts))
-        return real(model, tok, contexts, conts, **k)
-
-    monkeypatch.setattr(lm, "score_continuations", counting)
+    n_scored = count_scored(monkeypatch, lm.score_continuations)
     with caplog.at_level(logging.INFO, logger="llmr.score"):
         second = run(tiny_data, tiny_lm, cands, tmp_path / "r1.parquet", n_candidates=6,
                      reuse=[str(tmp_path / "r0.parquet")])

@@ -132,3 +132,15 @@ def test_report_renders(done_run):
     assert len(html) > 10_000
     for name in ("summary.csv", "training_curves.png", "examples.html", "agreement.csv"):
         assert name in html, name
+
+
+def test_missing_local_model_path_is_rejected(done_run, tmp_path):
+    wd, cfg = done_run
+    cfg2 = yaml.safe_load(yaml.safe_dump(cfg))
+    cfg2["models"]["llm"] = "/nonexistent/llm-folder"
+    path = tmp_path / "bad_model.yaml"
+    path.write_text(yaml.safe_dump(cfg2))
+    proc = snakemake(wd, "-n", "--configfile", str(path), check=False)
+    assert proc.returncode != 0
+    assert "models.llm: local model path '/nonexistent/llm-folder' does not exist" in (
+        proc.stdout + proc.stderr)
