@@ -12,7 +12,7 @@ from typing import Any
 
 
 def run(func: Callable[..., Any], log_path: str | None = None, **kwargs: Any) -> Any:
-    """Call ``func(**kwargs)`` with logging (and stderr, where tqdm writes) sent to ``log_path``."""
+    """Call ``func(**kwargs)`` with logging, stdout and stderr (tqdm) sent to ``log_path``."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     stack = contextlib.ExitStack()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
@@ -20,6 +20,7 @@ def run(func: Callable[..., Any], log_path: str | None = None, **kwargs: Any) ->
         os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
         fh = stack.enter_context(open(log_path, "a", buffering=1))
         stack.enter_context(contextlib.redirect_stderr(fh))
+        stack.enter_context(contextlib.redirect_stdout(fh))  # e.g. the Trainer's loss dicts
         handlers = [logging.StreamHandler(fh)]
     logging.basicConfig(
         level=logging.INFO,
