@@ -232,8 +232,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", required=True, help="where to write the results (JSON)")
     p.add_argument("--pool-parquet", default=str(ROOT / "results/data/passages.parquet"))
     p.add_argument("--queries-parquet", default=str(ROOT / "results/data/train.parquet"))
-    p.add_argument("--encoder", default=str(ROOT / "resources/models/all-MiniLM-L6-v2"))
+    p.add_argument("--encoder", default=str(ROOT / "resources/models/minilm"))
     p.add_argument("--bigbench-dir", default=str(ROOT / "resources/bigbench"))
+    p.add_argument("--bigbench-sdist", default=str(ROOT / "resources/packages/bigbench.tar.gz"),
+                   help="large-pool tasks missing from --bigbench-dir are extracted from it")
     p.add_argument("--bigbench-tasks", nargs="+", default=list(LARGE_TASKS))
     p.add_argument("--large-pool-size", type=int, default=40000)
     p.add_argument("--queries", type=int, default=1000, help="queries per pool")
@@ -260,7 +262,17 @@ def main(argv: list[str] | None = None) -> int:
     dim = emb.shape[1]
     del emb, q_emb
 
-    pool, queries, info = large_pool(args.bigbench_dir, args.bigbench_tasks,
+    bigbench_dir = args.bigbench_dir
+    missing = [t for t in args.bigbench_tasks
+               if not (Path(bigbench_dir) / t / "task.json").exists()]
+    if missing and Path(args.bigbench_sdist).exists():
+        import tempfile
+
+        from llmr.resources import extract_bigbench
+
+        bigbench_dir = str(Path(tempfile.mkdtemp(prefix="llmr-bench-")) / "bigbench")
+        extract_bigbench(args.bigbench_sdist, args.bigbench_tasks, bigbench_dir)
+    pool, queries, info = large_pool(bigbench_dir, args.bigbench_tasks,
                                      args.large_pool_size, args.queries, args.seed)
     log.info("large pool: %d passages from %s, %d queries", len(pool), info["tasks"],
              len(queries))

@@ -25,7 +25,7 @@ from llmr.records import content_hash, gold_text, query_hash
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "resources/models/smollm2-135m"
+DEFAULT_MODEL = "resources/models/smollm2"
 DEFAULT_DATA = "results/data"
 
 
