@@ -9,6 +9,11 @@ STATE=/var/spool/llmr-slurm
 PIDS=$STATE/pids
 
 start() {
+  if command -v srun >/dev/null && timeout 10 srun -N1 true 2>/dev/null; then
+    echo "slurm already running"
+    return 0
+  fi
+  stop  # daemons left from an earlier start of this script
   if ! command -v slurmctld >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
