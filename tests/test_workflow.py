@@ -12,6 +12,19 @@ from llmr.testing_workflow import copy_workflow, planned_jobs, snakemake, tiny_c
 
 pytestmark = pytest.mark.workflow
 
+def config_variant(cfg: dict, path, **changes) -> str:
+    """Write ``cfg`` with ``changes`` (nested keys joined by ``__``) to ``path``."""
+    cfg2 = yaml.safe_load(yaml.safe_dump(cfg))
+    for key, value in changes.items():
+        *parents, last = key.split("__")
+        node = cfg2
+        for k in parents:
+            node = node[k]
+        node[last] = value
+    path.write_text(yaml.safe_dump(cfg2))
+    return str(path)
+
+
 EVAL_JOBS = {"build_prompts", "llm_eval", "summary", "report_examples", "all"}
 
 
@@ -51,11 +64,8 @@ def test_nothing_reruns_after_complete_run(done_run):
 
 def test_changed_eval_setting_reruns_only_evaluation(done_run, tmp_path):
     wd, cfg = done_run
-    cfg2 = yaml.safe_load(yaml.safe_dump(cfg))
-    cfg2["eval"]["k"] = 3
-    path = tmp_path / "k3.yaml"
-    path.write_text(yaml.safe_dump(cfg2))
-    jobs = planned_jobs(wd, "--configfile", str(path))
+    path = config_variant(cfg, tmp_path / "k3.yaml", eval__k=3)
+    jobs = planned_jobs(wd, "--configfile", path)
     # k changes the number of test candidates retrieved (5·k) too
     assert set(jobs) <= EVAL_JOBS | {"eval_candidates_bm25", "eval_candidates_dense"}
     assert jobs["llm_eval"] >= 7
@@ -63,11 +73,8 @@ def test_changed_eval_setting_reruns_only_evaluation(done_run, tmp_path):
 
 def test_changed_reward_lr_reruns_reward_and_downstream(done_run, tmp_path):
     wd, cfg = done_run
-    cfg2 = yaml.safe_load(yaml.safe_dump(cfg))
-    cfg2["reward"]["lr"] = 1e-4
-    path = tmp_path / "lr.yaml"
-    path.write_text(yaml.safe_dump(cfg2))
-    jobs = planned_jobs(wd, "--configfile", str(path))
+    path = config_variant(cfg, tmp_path / "lr.yaml", reward__lr=1e-4)
+    jobs = planned_jobs(wd, "--configfile", path)
     assert {"train_reward", "reward_score", "train_retriever", "agreement"} <= set(jobs)
     assert "llm_score" not in jobs and "bm25_topk" not in jobs and "train_epr" not in jobs
     assert "prepare" not in jobs
@@ -88,11 +95,8 @@ def test_changed_scorer_code_reruns_scoring_and_downstream(done_run, tmp_path):
 
 def test_bad_config_key_is_rejected_before_any_job(done_run, tmp_path):
     wd, cfg = done_run
-    cfg2 = yaml.safe_load(yaml.safe_dump(cfg))
-    cfg2["reward"]["learning_rate"] = 1e-4
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(cfg2))
-    proc = snakemake(wd, "-n", "--configfile", str(path), check=False)
+    path = config_variant(cfg, tmp_path / "bad.yaml", reward__learning_rate=1e-4)
+    proc = snakemake(wd, "-n", "--configfile", path, check=False)
     assert proc.returncode != 0
     assert "learning_rate" in proc.stdout + proc.stderr
 
@@ -102,11 +106,9 @@ def test_given_teacher_starts_at_distillation(done_run, tmp_path):
     teacher = pd.read_parquet(wd / "results/teacher/round0.parquet")
     src = tmp_path / "kd_train.jsonl.gz"
     teacher.to_json(src, orient="records", lines=True, compression="gzip")
-    cfg2 = yaml.safe_load(yaml.safe_dump(cfg))
-    cfg2["given"] = {"candidates": None, "scores": None, "teacher": [str(src)]}
-    path = tmp_path / "given.yaml"
-    path.write_text(yaml.safe_dump(cfg2))
-    jobs = planned_jobs(wd, "--configfile", str(path))
+    given = {"candidates": None, "scores": None, "teacher": [str(src)]}
+    path = config_variant(cfg, tmp_path / "given.yaml", given=given)
+    jobs = planned_jobs(wd, "--configfile", path)
     assert {"given_teacher", "train_retriever"} <= set(jobs)
     assert "llm_score" not in jobs and "train_reward" not in jobs
 
@@ -116,11 +118,9 @@ def test_given_scores_skip_bm25_and_scoring(done_run, tmp_path):
     src = tmp_path / "scores.jsonl.gz"
     pd.read_parquet(wd / "results/scores/round0.parquet").to_json(
         src, orient="records", lines=True, compression="gzip")
-    cfg2 = yaml.safe_load(yaml.safe_dump(cfg))
-    cfg2["given"] = {"candidates": None, "scores": str(src), "teacher": []}
-    path = tmp_path / "given.yaml"
-    path.write_text(yaml.safe_dump(cfg2))
-    jobs = planned_jobs(wd, "--configfile", str(path), "--forceall")
+    given = {"candidates": None, "scores": str(src), "teacher": []}
+    path = config_variant(cfg, tmp_path / "given.yaml", given=given)
+    jobs = planned_jobs(wd, "--configfile", path, "--forceall")
     assert "given_scores" in jobs and "train_reward" in jobs
     assert "llm_score" not in jobs and "bm25_topk" not in jobs
 
@@ -136,11 +136,8 @@ def test_report_renders(done_run):
 
 def test_missing_local_model_path_is_rejected(done_run, tmp_path):
     wd, cfg = done_run
-    cfg2 = yaml.safe_load(yaml.safe_dump(cfg))
-    cfg2["models"]["llm"] = "/nonexistent/llm-folder"
-    path = tmp_path / "bad_model.yaml"
-    path.write_text(yaml.safe_dump(cfg2))
-    proc = snakemake(wd, "-n", "--configfile", str(path), check=False)
+    path = config_variant(cfg, tmp_path / "bad_model.yaml", models__llm="/nonexistent/llm-folder")
+    proc = snakemake(wd, "-n", "--configfile", path, check=False)
     assert proc.returncode != 0
     assert "models.llm: local model path '/nonexistent/llm-folder' does not exist" in (
         proc.stdout + proc.stderr)
