@@ -60,7 +60,12 @@ CONF
 
 stop() {
   [ -f "$PIDS" ] || return 0
-  tac "$PIDS" | while read -r pid; do kill "$pid" 2>/dev/null || true; done
+  # kill only processes that are still our daemons (a stale PID may belong to anything)
+  tac "$PIDS" | while read -r pid; do
+    case "$(ps -o comm= -p "$pid" 2>/dev/null)" in
+      munged|slurmctld|slurmd) kill "$pid" 2>/dev/null || true ;;
+    esac
+  done
   sleep 1
   rm -f "$PIDS" /run/slurmctld.pid /run/slurmd.pid
 }
