@@ -34,8 +34,13 @@ def score_prompt(contents: str, query: str) -> str:
     return f"{contents}\n\n{query}\n"
 
 
-def build_pairs(data_dir: str, n: int, seed: int = 0, per_query: int = 4) -> tuple[list, str]:
-    """n (context, continuation) dicts with keys input/output, and how candidates were made."""
+def candidate_pairs(data_dir: str, n: int, seed: int = 0, per_query: int = 4
+                    ) -> tuple[list[tuple[dict, str]], str]:
+    """n (training query record, candidate passage contents) pairs, and how they were made.
+
+    Candidates are bm25s top hits over the whole pool for a random mix of training queries
+    (own passage excluded); without ``bm25s``, random same-task passages.
+    """
     train = read_parquet(f"{data_dir}/train.parquet")
     passages = read_parquet(f"{data_dir}/passages.parquet")
     rng = random.Random(seed)
@@ -62,12 +67,19 @@ def build_pairs(data_dir: str, n: int, seed: int = 0, per_query: int = 4) -> tup
     pairs = []
     for (_, q), docs in zip(queries.iterrows(), cand, strict=True):
         own = query_hash(q["query"], q["answers"], q["options"])
-        docs = [d for d in docs if hashes[d] != own][:per_query]
-        y = gold_text(q["answers"], q["options"], q["query_id"])
-        for d in docs:
-            pairs.append({"input": score_prompt(passages["contents"].iloc[d], q["query"]),
-                          "output": y})
+        for d in [d for d in docs if hashes[d] != own][:per_query]:
+            pairs.append((q.to_dict(), passages["contents"].iloc[d]))
     return pairs[:n], how
+
+
+def build_pairs(data_dir: str, n: int, seed: int = 0, per_query: int = 4) -> tuple[list, str]:
+    """n (context, continuation) dicts with keys input/output, and how candidates were made."""
+    cand, how = candidate_pairs(data_dir, n, seed, per_query)
+    pairs = []
+    for q, contents in cand:
+        y = gold_text(q["answers"], q["options"], q["query_id"])
+        pairs.append({"input": score_prompt(contents, q["query"]), "output": y})
+    return pairs, how
 
 
 def reference_scores(model, tok, seqs: Sequence[list[int]], n_scored: Sequence[int],

@@ -1,66 +1,78 @@
-"""The ``llmr`` command: benchmarks and small utilities around the pipeline's artifacts."""
+"""The ``llmr`` command: one subcommand per entry of ``COMMANDS``.
+
+Each entry maps a command path (``("bench", "score")``) to ``"module:function"`` and a one-line
+help. The function takes the remaining arguments (``list[str]``), builds its own
+``argparse`` parser (so ``llmr bench score --help`` shows that command's options) and
+returns an exit status. Modules are imported only when their command runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from importlib.metadata import PackageNotFoundError, version
+
+# (command path) -> ("module:function", help). Add a command by adding a line here.
+COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("retrieve",): ("llmr.api:retrieve_main", "demonstrations (or prompts) from an exported retriever"),
+    ("bench", "retrieve"): ("llmr.bench_retrieve:main", "bm25s vs rank_bm25, FAISS vs torch top-k"),
+    ("bench", "score"): ("llmr.bench_score:main", "LLM scorer vs a plain reference loop"),
+    ("seeds",): ("llmr.seeds:main", "combine seed-replicate runs: seed-averaged paired CIs"),
+    ("tasks", "check"): ("llmr.tasks.check:main", "which BIG-bench tasks convert, or why not"),
+    ("bench", "reward"): ("llmr.bench_reward:main", "cross-encoder pair scorer vs a plain loop"),
+    ("bench", "eval"): ("llmr.bench_eval:main", "evaluation paths vs a reference-style loop"),
+    ("bench", "api"): ("llmr.bench_api:main", "queries/s of an exported retriever (Retriever API)"),
+}
 
 
-def _retrieve(argv: list[str]) -> int:
-    """Top-k demonstrations for ad-hoc queries with a trained retriever and its FAISS index."""
-    p = argparse.ArgumentParser(prog="llmr retrieve", description=_retrieve.__doc__)
-    p.add_argument("--index", required=True, help="dense index folder (results/index/<name>)")
-    p.add_argument("--passages", default="results/data/passages.parquet")
-    p.add_argument("--k", type=int, default=8)
-    p.add_argument("query", nargs="+", help="query text(s)")
-    args = p.parse_args(argv)
+def _version() -> str:
+    try:
+        return version("llmr")
+    except PackageNotFoundError:  # source tree without an install
+        return "unknown"
 
-    import json
 
-    import faiss
-    import numpy as np
+def _resolve(target: str):
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
 
-    from llmr.encoder import encode_texts, load_encoder
-    from llmr.io import read_parquet
 
-    meta = json.loads(open(f"{args.index}/meta.json").read())
-    model, tok = load_encoder(meta["encoder"])
-    index = faiss.read_index(f"{args.index}/index.faiss")
-    q = encode_texts(model, tok, args.query, pooling=meta.get("pooling", "mean"),
-                     prefix=meta.get("query_prefix", ""), progress=False)
-    scores, idx = index.search(np.ascontiguousarray(q), args.k)
-    passages = read_parquet(args.passages)
-    for text, row_s, row_i in zip(args.query, scores, idx, strict=True):
-        print(f"# {text}")
-        for s, i in zip(row_s, row_i, strict=True):
-            if i >= 0:
-                p_row = passages.iloc[int(i)]
-                print(f"{s:.4f}\t{p_row['id']}\t{p_row['contents']!r}")
-    return 0
+def build_parser() -> argparse.ArgumentParser:
+    """Top-level parser: ``--version`` and one (nested) subparser per command path."""
+    parser = argparse.ArgumentParser(
+        prog="llmr", description="LLM-R pipeline tools: retrieval, benchmarks, task checks."
+    )
+    parser.add_argument("--version", action="version", version=f"llmr {_version()}")
+    groups: dict[tuple[str, ...], argparse._SubParsersAction] = {
+        (): parser.add_subparsers(dest="cmd0", metavar="COMMAND")
+    }
+    for path, (_, help_text) in sorted(COMMANDS.items()):
+        for depth in range(1, len(path)):
+            prefix = path[:depth]
+            if prefix not in groups:
+                sub = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
+                groups[prefix] = sub.add_subparsers(dest=f"cmd{depth}", metavar="COMMAND")
+        # the command's own parser handles its options; here it only appears in the listing
+        groups[path[:-1]].add_parser(path[-1], help=help_text, add_help=False)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = (
-        "usage: llmr {bench retrieve|bench score|retrieve} [options]\n"
-        "  llmr bench retrieve --json PATH   bm25s vs rank_bm25, FAISS vs torch top-k\n"
-        "  llmr bench score --pairs N --json PATH   LLM scorer vs a plain reference loop\n"
-        "  llmr retrieve --index DIR QUERY...   demonstrations for ad-hoc queries\n"
-    )
-    if not argv or argv[0] in ("-h", "--help"):
-        print(usage)
+    for n in (3, 2, 1):
+        key = tuple(argv[:n])
+        if len(key) == n and key in COMMANDS:
+            return int(_resolve(COMMANDS[key][0])(argv[n:]) or 0)
+    parser = build_parser()
+    if not argv:
+        parser.print_help()
         return 0
-    if argv[:2] == ["bench", "retrieve"]:
-        from llmr.bench_retrieve import main as bench_retrieve
-
-        return bench_retrieve(argv[2:]) or 0
-    if argv[:2] == ["bench", "score"]:
-        from llmr.bench_score import main as bench_score
-
-        return bench_score(argv[2:]) or 0
-    if argv[0] == "retrieve":
-        return _retrieve(argv[1:])
-    print(usage, file=sys.stderr)
+    try:
+        parser.parse_args(argv)  # prints help / version, or an error for unknown commands
+    except SystemExit as e:
+        return int(e.code or 0)
+    parser.print_help()  # a command group without its subcommand (e.g. ``llmr bench``)
     return 2
 
 

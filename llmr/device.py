@@ -1,4 +1,7 @@
-"""Device and precision choices: CUDA when present, bf16 autocast on CPUs with native bf16."""
+"""Device and precision choices: CUDA when present; bf16 where the hardware has it natively.
+
+Precision names: ``auto | bf16 | fp16 | fp32`` (``resolve_precision``).
+"""
 
 from __future__ import annotations
 
@@ -15,49 +18,49 @@ def pick_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32",
+            "float": "fp32"}
+
+
 @functools.cache
 def cpu_has_native_bf16() -> bool:
-    """True if this CPU runs bf16 matmuls natively (AVX512-BF16 or AMX) and fast.
+    """True if the CPU flags advertise native bf16 matmuls (AVX512-BF16 or AMX-BF16).
 
-    The CPU flags gate it; a measured check confirms it (bf16 matmul at least 1.5x the fp32
-    rate). The measurement is made once per machine and torch version and cached in
-    ``$XDG_CACHE_HOME/llmr/cpu_bf16.json``, so every job of a run, and every later run,
-    takes the same decision (the scorer's dtype is part of its identity). Override with
-    ``LLMR_CPU_BF16=0/1``.
+    Decided from ``/proc/cpuinfo`` alone: no timing, nothing cached on disk, so the same
+    machine type always gives the same answer. ``LLMR_CPU_BF16=0/1`` overrides it (tests).
     """
-    import json
-    import platform
-
     env = os.environ.get("LLMR_CPU_BF16")
     if env is not None:
         return env == "1"
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
     except OSError:
-        cpuinfo = ""
-    if "avx512_bf16" not in cpuinfo and "amx_bf16" not in cpuinfo:
         return False
-    model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines()
-                  if ln.startswith("model name")), platform.processor())
-    key = f"{model}|{os.cpu_count()}|torch {torch.__version__}"
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llmr"
-    path = cache / "cpu_bf16.json"
-    try:
-        known = json.loads(path.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if key not in known:
-        bf16 = measure_matmul_gflops(torch.bfloat16, n=1024, reps=8)
-        fp32 = measure_matmul_gflops(torch.float32, n=1024, reps=8)
-        known[key] = {"bf16": bf16 >= 1.5 * fp32, "bf16_gflops": bf16, "fp32_gflops": fp32}
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(known, indent=1))
-            os.replace(tmp, path)
-        except OSError:
-            pass
-    return bool(known[key]["bf16"])
+    return "avx512_bf16" in cpuinfo or "amx_bf16" in cpuinfo
+
+
+def resolve_precision(precision: str = "auto", device: str | torch.device | None = None) -> str:
+    """``auto | bf16 | fp16 | fp32`` (or a torch dtype name) -> ``bf16 | fp16 | fp32``.
+
+    ``auto``: bf16 on GPUs that support it, else fp16 on GPUs; bf16 on CPUs with native
+    bf16, else fp32. A pipeline resolves ``auto`` once (when the workflow is planned) and
+    passes the result to every job, so all jobs of a run use the same precision.
+    """
+    name = _ALIASES.get(str(precision).replace("torch.", ""), str(precision))
+    if name != "auto":
+        if name not in _DTYPES:
+            raise ValueError(f"unknown precision {precision!r} (one of {PRECISIONS})")
+        return name
+    dt = autocast_dtype(device or pick_device())
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dt, "fp32")
+
+
+def precision_dtype(precision: str = "auto", device: str | torch.device | None = None
+                    ) -> torch.dtype:
+    """The torch dtype of a precision name (``auto`` resolved for ``device``)."""
+    return _DTYPES[resolve_precision(precision, device)]
 
 
 def measure_matmul_gflops(dtype: torch.dtype, n: int = 1024, reps: int = 5) -> float:

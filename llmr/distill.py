@@ -1,16 +1,15 @@
-"""Distil the teacher (reward-model scores, or LLM scores for the EPR ablation) into a
-bi-encoder retriever.
+"""Bi-encoder retrievers trained on scored candidates: LLM-R, ``llm_kd`` and EPR.
 
 One shared encoder for queries and passages, mean pooling, L2 normalisation, temperature
-0.01. Loss per batch = KL(teacher group distribution || student group distribution)
-+ ``contrastive_weight`` x in-batch contrastive loss over the batch's queries and positives.
-Trained with the Hugging Face ``Trainer`` (plumbing shared with ``llmr.reward``).
+0.01. Loss per batch = ``kd_weight`` x KL(teacher group distribution || student group
+distribution) + ``contrastive_weight`` x the in-batch contrastive loss (one softmax per
+query over every passage of the batch, plus positive->query, query->query and
+positive->positive scores). Trained by the shared loop in ``llmr.training``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,7 +21,14 @@ from transformers import AutoModel, AutoTokenizer, set_seed
 from llmr.device import autocast_context
 from llmr.encoder import embed
 from llmr.groups import PassagePool, ScoredQueries
-from llmr.reward import fit_groups, load_groups
+from llmr.training import (
+    GroupSpec,
+    GroupTask,
+    TrainConfig,
+    fit_groups,
+    load_groups,
+    run_fingerprint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,26 +47,30 @@ def gather_with_grad(x: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 
 def contrastive_loss(q: torch.Tensor, p: torch.Tensor, temperature: float) -> torch.Tensor:
-    """In-batch contrastive loss over queries q (B, H) and their positives p (B, H).
+    """In-batch contrastive loss, one softmax per query (the reference's formulation).
 
-    Query rows: logits [q.P^T, q.Q^T with own query masked] / T, target = own positive
-    (q->p with q->q negatives). Positive rows: [p.Q^T, p.P^T with own positive masked] / T,
-    target = own query (p->q with p->p negatives). Returns the mean of both CE terms.
-    P, Q are gathered across processes when torch.distributed is initialised.
+    q: (B, H) queries; p: (B, G, H) their groups, positive at index 0. With Q, P the
+    queries and all B*G passages gathered from every process and P+ the positives, row b
+    holds ``[q_b.P, p+_b.Q, q_b.Q, p+_b.P+] / T`` with the three own-item entries of the
+    last blocks masked; the target is q_b's positive in P. Returns the mean over B.
     """
+    b, g, _ = p.shape
     all_q, off = gather_with_grad(q)
-    all_p, _ = gather_with_grad(p)
-    b, n = q.shape[0], all_q.shape[0]
-    labels = torch.arange(b, device=q.device) + off
-    own = F.one_hot(labels, n).bool()
+    all_p, _ = gather_with_grad(p.reshape(b * g, -1))
+    pos, all_pos = p[:, 0], all_p[::g]
+    own = F.one_hot(torch.arange(b, device=q.device) + off, all_q.shape[0]).bool()
     neg = torch.finfo(torch.float32).min
-    qp = q @ all_p.T / temperature
-    qq = (q @ all_q.T / temperature).masked_fill(own, neg)
-    pq = p @ all_q.T / temperature
-    pp = (p @ all_p.T / temperature).masked_fill(own, neg)
-    loss_q = F.cross_entropy(torch.cat([qp, qq], 1), labels)
-    loss_p = F.cross_entropy(torch.cat([pq, pp], 1), labels)
-    return (loss_q + loss_p) / 2
+    logits = torch.cat(
+        [
+            q @ all_p.T,
+            (pos @ all_q.T).masked_fill(own, neg),
+            (q @ all_q.T).masked_fill(own, neg),
+            (pos @ all_pos.T).masked_fill(own, neg),
+        ],
+        1,
+    ) / temperature
+    target = (torch.arange(b, device=q.device) + off) * g
+    return F.cross_entropy(logits.float(), target)
 
 
 def kl_group_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
@@ -76,24 +86,18 @@ def distill_loss(
     teacher: torch.Tensor,
     temperature: float = 0.01,
     contrastive_weight: float = 0.2,
+    kd_weight: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Total, KL and contrastive loss.
+    """Total, KL and contrastive loss: ``kd_weight * KL + contrastive_weight * CE``.
 
     q: (B, H) normalised query embeddings; p: (B, G, H) normalised group passages, positive
-    at index 0; teacher: (B, G) teacher scores used as logits.
+    at index 0; teacher: (B, G) teacher scores used as logits. LLM-R: kd_weight 1,
+    contrastive_weight 0.2; EPR: kd_weight 0, contrastive_weight 1.
     """
     student = torch.einsum("bh,bgh->bg", q, p) / temperature
-    kl = kl_group_loss(student, teacher)
-    con = contrastive_loss(q, p[:, 0], temperature) if contrastive_weight else kl.new_zeros(())
-    return kl + contrastive_weight * con, kl, con
-
-
-def fill_teacher(scores: np.ndarray) -> np.ndarray:
-    """(G,) teacher scores with NaN (random fill passages) set to the group's minimum."""
-    s = np.asarray(scores, dtype=np.float64).copy()
-    known = s[~np.isnan(s)]
-    s[np.isnan(s)] = known.min() if len(known) else 0.0
-    return s
+    kl = kl_group_loss(student, teacher) if kd_weight else student.new_zeros(())
+    con = contrastive_loss(q, p, temperature) if contrastive_weight else student.new_zeros(())
+    return kd_weight * kl + contrastive_weight * con, kl, con
 
 
 class DistillCollator:
@@ -121,7 +125,7 @@ class DistillCollator:
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
         q = [self.qtexts[it["qi"]] for it in items]
         p = [self.passage_prefix + self.pool.contents[int(d)] for it in items for d in it["docs"]]
-        teacher = np.stack([fill_teacher(it["scores"]) for it in items])
+        teacher = np.stack([it["scores"] for it in items])
         return {
             **self._tok(q, "q_"),
             **self._tok(p, "p_"),
@@ -145,7 +149,6 @@ def freeze_positions(model: torch.nn.Module) -> int:
 
 def train_retriever(
     teacher: Sequence[str],
-    train: str,
     passages: str,
     tasks: str,
     init_model: str,
@@ -157,54 +160,57 @@ def train_retriever(
     pos_top: int = 3,
     neg_bottom: int = 16,
     n_negatives: int = 3,
+    kd_weight: float = 1.0,
     contrastive_weight: float = 0.2,
-    steps: int = 6000,
-    batch_size: int = 256,
-    lr: float = 3e-5,
-    warmup_ratio: float = 0.1,
-    seed: int = 42,
     heldback_fraction: float = 0.1,
     query_prefix: str = "",
     passage_prefix: str = "",
     freeze_position_embeddings: bool = True,
-    resume: bool = True,
-    weight_decay: float = 0.01,
-    grad_accum: int = 1,
-    save_steps: int = 500,
-    gradient_checkpointing: bool = False,
-) -> None:
-    """Distil teacher score files (union over rounds) into a bi-encoder saved at ``out_dir``.
+    **train: object,
+) -> dict:
+    """Train a bi-encoder on teacher score files (union over rounds), saved at ``out_dir``.
 
-    Held-out tasks and the held-back slice are skipped; for classification tasks negatives
-    with the query's label are removed. ``train`` is accepted for the stage contract.
-    Checkpoints go to ``out_dir + ".ckpt"``; a killed run resumes from the last one.
+    LLM-R: teacher = reward-model scores, ``kd_weight`` 1 and ``contrastive_weight`` 0.2;
+    ``llm_kd``: the same on raw LLM scores; EPR: LLM scores with ``kd_weight`` 0 and
+    ``contrastive_weight`` 1 (contrastive only). Held-out tasks and the held-back slice are
+    skipped; negatives of the query's task with its label are removed (classification).
+    ``train``: ``TrainConfig`` fields (defaults are the paper's). Returns the metrics.
     """
-    kwargs = dict(locals())
-    t0 = time.time()
-    data = load_groups(list(teacher), passages, tasks, heldback_fraction, steps, False)
+    cfg = TrainConfig(**train)  # type: ignore[arg-type]
+    spec = GroupSpec(n_negatives, pos_top, neg_bottom, drop_same_label=True)
+    data = load_groups(list(teacher), passages, tasks, heldback_fraction, reward_filters=True)
     log.info("retriever: %s", data.counts)
 
-    set_seed(seed)
+    set_seed(cfg.seed)
     tok = AutoTokenizer.from_pretrained(init_model)
     model = AutoModel.from_pretrained(init_model)
     if freeze_position_embeddings:
         freeze_positions(model)
-    group_size = 1 + n_negatives
 
     def loss_fn(m: torch.nn.Module, inputs: dict) -> torch.Tensor:
         q = embed(m, _split(inputs, "q_"), pooling)
-        p = embed(m, _split(inputs, "p_"), pooling).view(q.shape[0], group_size, -1)
-        loss, _, _ = distill_loss(q, p, inputs["teacher"], temperature, contrastive_weight)
+        p = embed(m, _split(inputs, "p_"), pooling).view(q.shape[0], spec.size, -1)
+        loss, _, _ = distill_loss(q, p, inputs["teacher"], temperature, contrastive_weight,
+                                  kd_weight)
         return loss
 
     def score_batch(m: torch.nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
         with autocast_context(device):
             q = embed(m, _split(batch, "q_"), pooling)
             p = embed(m, _split(batch, "p_"), pooling)
-        return torch.einsum("bh,bgh->bg", q, p.view(q.shape[0], group_size, -1))
+        return torch.einsum("bh,bgh->bg", q, p.view(q.shape[0], spec.size, -1))
 
-    fit_groups(
-        kwargs, t0, model, tok, data, True,
+    task = GroupTask(
         lambda q: DistillCollator(tok, q, data.pool, max_length, query_prefix, passage_prefix),
-        loss_fn, score_batch, ("acc1", "mrr"),
+        loss_fn, score_batch, max_length, ("acc1", "mrr"),
     )  # fmt: skip
+    settings = {
+        "init_model": init_model, "max_length": max_length, "pooling": pooling,
+        "temperature": temperature, "kd_weight": kd_weight,
+        "contrastive_weight": contrastive_weight, "heldback_fraction": heldback_fraction,
+        "query_prefix": query_prefix, "passage_prefix": passage_prefix,
+        "freeze_position_embeddings": freeze_position_embeddings,
+        "teacher": list(teacher), "cfg": cfg, "spec": spec,
+    }  # fmt: skip
+    fp = run_fingerprint(settings, [*teacher, passages, tasks])
+    return fit_groups(model, tok, data, task, cfg, spec, out_dir, metrics_out, fp)

@@ -19,8 +19,9 @@ def load_encoder(path: str, device: str | None = None) -> tuple[PreTrainedModel,
 
     Raises ValueError if ``path`` is a decoder-only (causal LM) checkpoint or missing.
     """
-    if not Path(path).exists() and "/" not in path:
-        raise FileNotFoundError(f"encoder not found: {path}")
+    local = str(path).startswith((".", "/", "~")) or str(path).count("/") >= 2
+    if not Path(path).expanduser().exists() and (local or "/" not in str(path)):
+        raise FileNotFoundError(f"encoder not found: {path} (no such model folder)")
     cfg = AutoConfig.from_pretrained(path)
     if getattr(cfg, "is_decoder", False) or any(
         a.endswith("ForCausalLM") for a in (getattr(cfg, "architectures", None) or [])

@@ -8,8 +8,12 @@ per-example values in the predictions table are in [0, 1].
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +21,13 @@ import pandas as pd
 
 from llmr.io import RecordError, read_parquet, read_table, write_json, write_parquet
 from llmr.metrics import corpus_extras, metric_for
-from llmr.records import CLASSIFICATION, GENERATION, LETTERS, MULTIPLE_CHOICE, real_options
+from llmr.records import (
+    CLASSIFICATION,
+    GENERATION,
+    MULTIPLE_CHOICE,
+    option_letter,
+    real_options,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +72,7 @@ def _predict_task(
     labels: list[str],
     max_length: int,
     max_new_tokens: int,
+    token_budget: int = 16384,
 ) -> dict[str, list]:
     """Run the LLM on one task's prompts; returns output / prediction / option columns."""
     from llmr import lm as lm_mod
@@ -76,18 +87,18 @@ def _predict_task(
             o = real_options(opts)
             if not o:
                 raise RecordError(f"multiple-choice query {qid!r} has no options")
-            if len(o) > len(LETTERS):
-                raise RecordError(f"query {qid!r}: more than {len(LETTERS)} options")
             options.append(o)
-        scores = lm_mod.score_options(model, tok, prompts, options, max_length=max_length)
+        scores = lm_mod.score_options(model, tok, prompts, options, max_length=max_length,
+                                       token_budget=token_budget)
         best = [int(np.argmax(s)) for s in scores]
         out["output"] = [o[b] for o, b in zip(options, best, strict=True)]
-        out["prediction"] = [LETTERS[b] for b in best]
+        out["prediction"] = [option_letter(b) for b in best]  # A..Z, AA, AB, ...
         out["option_text"] = list(out["output"])
         out["option_scores"] = [np.asarray(s, dtype=np.float64).tolist() for s in scores]
         return out
     if task_type == CLASSIFICATION and labels:
-        raw = lm_mod.constrained_decode(model, tok, prompts, labels, max_length=max_length)
+        raw = lm_mod.constrained_decode(model, tok, prompts, labels, max_length=max_length,
+                                       token_budget=token_budget)
         by_norm = {lab.strip(): lab for lab in labels}
         out["output"] = list(raw)
         out["prediction"] = [by_norm.get(r.strip(), r).strip() for r in raw]
@@ -95,7 +106,8 @@ def _predict_task(
     if task_type == CLASSIFICATION:
         log.warning("classification task without a label set: using free generation")
     raw = lm_mod.greedy_generate(
-        model, tok, prompts, max_new_tokens=max_new_tokens, max_length=max_length
+        model, tok, prompts, max_new_tokens=max_new_tokens, max_length=max_length,
+        token_budget=token_budget,
     )
     out["output"] = list(raw)
     out["prediction"] = [r.split("\n", 1)[0].strip() for r in raw]
@@ -113,8 +125,16 @@ def evaluate(
     max_new_tokens: int = 64,
     retriever: str = "",
     variant: str = "",
+    precision: str = "auto",
+    token_budget: int = 16384,
 ) -> None:
     """Predict every prompt with the LLM at ``model``; write predictions and metrics.
+
+    ``precision`` (``auto | bf16 | fp16 | fp32``) is the LLM's weight precision. Each
+    finished task's predictions are flushed to ``<out_predictions>.partial/``; a rerun
+    after a crash or ``kill -9`` takes them from there (when the inputs and settings are
+    the same, ``identity.json``) and predicts only the remaining tasks, with the same
+    results as an uninterrupted run. The folder is removed once the outputs are written.
 
     Predictions table: ``PREDICTION_COLUMNS``. Metrics JSON: ``retriever``, ``variant``,
     ``model``, ``tasks`` = {task: {metric, task_metric, value (percent), n, task_type,
@@ -138,10 +158,10 @@ def evaluate(
         raise ValueError(f"prompts name tasks missing from {tasks}: {unknown}")
 
     lm = None
-    if len(df):
-        from llmr.lm import load_causal_lm
-
-        lm = load_causal_lm(model)
+    identity = {"prompts": _file_sha1(prompts), "test": _file_sha1(test), "model": str(model),
+                "max_length": max_length, "max_new_tokens": max_new_tokens,
+                "precision": precision, "version": PARTIAL_VERSION}
+    partial = _Partial(Path(f"{out_predictions}.partial"), identity)
 
     frames, per_task = [], {}
     for task in tdf.itertuples(index=False):
@@ -162,7 +182,18 @@ def evaluate(
         if task.task_type not in (CLASSIFICATION, MULTIPLE_CHOICE, GENERATION):
             raise ValueError(f"task {task.task_name}: unknown task_type {task.task_type!r}")
         labels = [str(lab) for lab in (task.labels if task.labels is not None else [])]
-        res = _predict_task(lm, rows, task.task_type, labels, max_length, max_new_tokens)
+        res = partial.load(task.task_name, rows)
+        if res is None:
+            if lm is None:
+                from llmr.lm import load_causal_lm
+
+                lm = load_causal_lm(model, dtype=precision)
+            res = _predict_task(lm, rows, task.task_type, labels, max_length, max_new_tokens,
+                                token_budget)
+            partial.save(task.task_name, rows, res)
+        else:
+            log.info("task %s: %d predictions resumed from %s", task.task_name, len(rows),
+                     partial.folder)
         for col, vals in res.items():
             rows[col] = vals
         golds = [[str(a) for a in ans] for ans in rows["answers"]]
@@ -208,3 +239,61 @@ def evaluate(
         },
         out_metrics,
     )
+    partial.remove()
+
+
+PARTIAL_VERSION = 1
+_RESULT_COLUMNS = ("output", "prediction", "option_text", "option_scores")
+
+
+def _file_sha1(path: str) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _Partial:
+    """Per-task prediction checkpoints in ``folder`` (one Parquet file per finished task)."""
+
+    def __init__(self, folder: Path, identity: dict):
+        self.folder, self.identity = folder, identity
+        ident = folder / "identity.json"
+        if folder.exists():
+            try:
+                same = json.loads(ident.read_text()) == identity
+            except (OSError, ValueError):
+                same = False
+            if not same:
+                log.info("discarding %s: made with other inputs or settings", folder)
+                shutil.rmtree(folder)
+        if not folder.exists():
+            folder.mkdir(parents=True)
+            write_json(identity, ident)
+
+    def _path(self, task: str) -> Path:
+        return self.folder / f"task-{hashlib.sha1(task.encode()).hexdigest()[:12]}.parquet"
+
+    def load(self, task: str, rows: pd.DataFrame) -> dict[str, list] | None:
+        """The saved result columns of ``task`` if present and for the same query ids."""
+        path = self._path(task)
+        if not path.exists():
+            return None
+        df = read_parquet(path)
+        if df["query_id"].tolist() != rows["query_id"].tolist():
+            return None
+        return {c: [_plain(v) for v in df[c]] for c in _RESULT_COLUMNS}
+
+    def save(self, task: str, rows: pd.DataFrame, res: dict[str, list]) -> None:
+        df = pd.DataFrame({"query_id": rows["query_id"].tolist(),
+                           **{c: res[c] for c in _RESULT_COLUMNS}})
+        write_parquet(df, self._path(task))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _plain(v: Any) -> Any:
+    """Parquet list cells come back as numpy arrays: make them lists again."""
+    return v.tolist() if isinstance(v, np.ndarray) else v

@@ -1,14 +1,14 @@
 """Training groups from scored candidates, shared by the reward model and distillation.
 
-One place for the sampling rules (DESIGN.md "Reward model", "Distillation"):
+One place for the sampling rules (docs/METHOD.md, "Training groups"):
 
 - positive: uniform from the ``pos_top`` best candidates by score;
-- negatives: ``n`` from the ``neg_bottom`` worst candidates, never the positive, without
-  replacement when possible; for classification tasks optionally without negatives whose
-  label (last line of the passage) equals the query's gold text; random pool passages
-  (not the positive, not the query's own passage) fill up when too few remain;
-- the paper's reward-model filters: drop queries with <= 3 candidates, from held-out tasks,
-  or whose 3rd best score is <= -100;
+- negatives: ``n`` from the ``neg_bottom`` worst candidates, never one of the ``pos_top``
+  best, without replacement; for classification tasks (distillation) without negatives of
+  the query's own task that carry the query's gold label; random pool passages (teacher
+  score -100, never a top candidate or the query's own passage) fill up when too few remain;
+- the paper's filters: drop queries with <= 3 candidates, from held-out tasks, or whose
+  3rd best score is <= -100;
 - a deterministic held-back slice of training queries (hash of ``query_id``) that neither
   training sees; agreement is measured on it.
 
@@ -49,17 +49,19 @@ def heldback_mask(query_ids: Sequence[str], fraction: float) -> np.ndarray:
     return np.asarray(u, dtype=np.float64) < fraction
 
 
-def merge_scored(paths: Sequence[str]) -> pd.DataFrame:
+def merge_scored(paths: Sequence[str | pd.DataFrame]) -> pd.DataFrame:
     """Union of scored candidate tables (LLM scores or teacher) per query, order kept.
 
-    Rows keep the first file's example columns; a query's ``doc_ids`` are the union over
-    files in order of first appearance, each with its first seen score.
+    ``paths``: files, or tables already in memory. Rows keep the first table's example
+    columns; a query's ``doc_ids`` are the union over tables in order of first appearance,
+    each with its first seen score.
     """
-    if not paths:
+    if not len(paths):
         raise ValueError("no score files given")
     rows: dict[str, dict] = {}
-    for path in paths:
-        df = read_table(path)
+    for k, path in enumerate(paths):
+        df = path if isinstance(path, pd.DataFrame) else read_table(path)
+        path = path if isinstance(path, str) else f"table {k}"
         missing = [c for c in (*EXAMPLE_FIELDS, "doc_ids", "doc_scores") if c not in df.columns]
         if missing:
             raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -103,11 +105,12 @@ def drop_reason(scores: Sequence[float], held_out: bool, reward_filters: bool = 
 
 @dataclass
 class PassagePool:
-    """The demonstration pool: ids, contents, labels and lookup tables."""
+    """The demonstration pool: ids, contents, labels, task names and lookup tables."""
 
     ids: list[str]
     contents: list[str]
     labels: list[str]
+    tasks: list[str]
     index: dict[str, int] = field(repr=False)
     by_hash: dict[str, list[int]] = field(repr=False)
 
@@ -123,6 +126,7 @@ class PassagePool:
             ids=ids,
             contents=contents,
             labels=[passage_label(c) for c in contents],
+            tasks=[str(t) for t in df["task_name"]],
             index={d: i for i, d in enumerate(ids)},
             by_hash=by_hash,
         )
@@ -206,12 +210,15 @@ def load_scored(
     return ScoredQueries(df, golds, is_cls, docs, scores, selfs), counts
 
 
+FILL_SCORE = CROSS_TASK_PENALTY  # teacher score of a random fill passage (the reference: -100)
+
+
 @dataclass
 class GroupSampler:
     """Samples one group per (epoch, query): positive first, then ``n_negatives``.
 
-    ``group(qi, epoch)`` returns pool indices (G,) int64 and scores (G,) float64 with NaN
-    for random fill passages (no score known).
+    ``group(qi, epoch)`` returns pool indices (G,) int64 and teacher scores (G,) float64
+    (``FILL_SCORE`` for random fill passages).
     """
 
     queries: ScoredQueries
@@ -228,21 +235,26 @@ class GroupSampler:
 
     def group(self, qi: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, epoch, qi])
+        q = self.queries
+        same_label = self.drop_same_label and bool(q.is_cls[qi])
         return sample_group(
-            self.queries.docs[qi],
-            self.queries.scores[qi],
+            q.docs[qi],
+            q.scores[qi],
             rng,
             n_negatives=self.n_negatives,
             pos_top=self.pos_top,
             neg_bottom=self.neg_bottom,
-            pool_labels=self.pool.labels,
-            exclude_label=(
-                self.queries.golds[qi].strip()
-                if self.drop_same_label and self.queries.is_cls[qi]
-                else None
-            ),
-            exclude=self.queries.self_idx[qi],
+            pool=self.pool,
+            same_label=(str(q.frame["task_name"].iat[qi]), q.golds[qi].strip()) if same_label
+            else None,
+            exclude=q.self_idx[qi],
         )
+
+
+def negative_window(n: int, pos_top: int, neg_bottom: int) -> range:
+    """Positions (in best-first order) negatives are drawn from: the ``neg_bottom`` worst of
+    ``n`` candidates, never one of the ``pos_top`` best (the reference's rule)."""
+    return range(max(min(pos_top, n), n - neg_bottom), n)
 
 
 def sample_group(
@@ -252,70 +264,68 @@ def sample_group(
     n_negatives: int,
     pos_top: int = 3,
     neg_bottom: int = 16,
-    pool_labels: Sequence[str] | None = None,
-    exclude_label: str | None = None,
+    pool: PassagePool | None = None,
+    same_label: tuple[str, str] | None = None,
     exclude: frozenset[int] | set[int] = frozenset(),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sample one group from candidates sorted best first.
 
+    Positive: uniform among the ``pos_top`` best. Negatives: without replacement from
+    ``negative_window`` (the bottom ``neg_bottom``, top ``pos_top`` excluded); with
+    ``same_label=(task, label)`` candidates of that task carrying that label are not
+    negatives. Random pool passages (score ``FILL_SCORE``) fill up when too few remain.
+
     Args:
         docs: (K,) pool indices, best first. scores: (K,) their scores, descending.
-        exclude_label: drop negatives (and fill passages) whose label equals it.
-        pool_labels: label of every pool passage (needed for ``exclude_label`` and fill).
+        pool: the passage pool (labels and tasks for ``same_label``, size for the fill).
         exclude: pool indices never used (the query's own passage).
     Returns:
-        (1 + n_negatives,) pool indices, positive first, and (1 + n_negatives,) scores with
-        NaN for random fill passages.
+        (1 + n_negatives,) pool indices, positive first, and (1 + n_negatives,) scores.
     """
-    docs = np.asarray(docs, dtype=np.int64)
-    scores = np.asarray(scores, dtype=np.float64)
-    ok = np.asarray([d not in exclude for d in docs], dtype=bool)
-    docs, scores = docs[ok], scores[ok]
+    keep = np.asarray([int(d) not in exclude for d in docs], dtype=bool)
+    docs = np.asarray(docs, dtype=np.int64)[keep]
+    scores = np.asarray(scores, dtype=np.float64)[keep]
     if len(docs) == 0:
         raise ValueError("no candidates to sample a positive from")
-    p = int(rng.integers(min(pos_top, len(docs))))
-    chosen = [int(docs[p])]
-    chosen_scores = [float(scores[p])]
-    lo = max(0, len(docs) - neg_bottom)
-    cand = [j for j in range(lo, len(docs)) if j != p and int(docs[j]) != chosen[0]]
-    if exclude_label is not None and pool_labels is not None:
-        cand = [j for j in cand if pool_labels[int(docs[j])].strip() != exclude_label]
-    # drop duplicated passages, keep order
-    seen: set[int] = set(chosen)
-    uniq = []
-    for j in cand:
-        if int(docs[j]) not in seen:
-            seen.add(int(docs[j]))
-            uniq.append(j)
-    take = rng.permutation(len(uniq))[:n_negatives]
-    for t in take:
-        chosen.append(int(docs[uniq[t]]))
-        chosen_scores.append(float(scores[uniq[t]]))
+    n_pos = min(pos_top, len(docs))
+    p = int(rng.integers(n_pos))
+    chosen, chosen_scores = [int(docs[p])], [float(scores[p])]
+    taken = set(exclude) | {int(d) for d in docs[:n_pos]}
+
+    def is_same_label(d: int) -> bool:
+        return (
+            same_label is not None and pool is not None
+            and pool.tasks[d] == same_label[0] and pool.labels[d].strip() == same_label[1]
+        )  # fmt: skip
+
+    cand: list[int] = []
+    for j in negative_window(len(docs), pos_top, neg_bottom):
+        d = int(docs[j])
+        if d not in taken and not is_same_label(d):
+            taken.add(d)
+            cand.append(j)
+    for t in rng.permutation(len(cand))[:n_negatives]:
+        chosen.append(int(docs[cand[t]]))
+        chosen_scores.append(float(scores[cand[t]]))
     need = 1 + n_negatives - len(chosen)
-    if need > 0:
-        fill = _random_fill(rng, need, seen | set(exclude), pool_labels, exclude_label)
+    if need > 0 and pool is not None:
+        fill = _random_fill(rng, need, taken, len(pool.ids), is_same_label)
         chosen += fill
-        chosen_scores += [float("nan")] * len(fill)
+        chosen_scores += [FILL_SCORE] * len(fill)
     need = 1 + n_negatives - len(chosen)
     if need > 0:  # tiny pool: repeat negatives (with replacement) as a last resort
-        others = [c for c in chosen[1:]] or [int(d) for d in docs if int(d) != chosen[0]]
-        others = others or [chosen[0]]
-        extra = rng.integers(len(others), size=need)
+        others = chosen[1:] or [int(d) for d in docs if int(d) != chosen[0]] or [chosen[0]]
         score_of = dict(zip(chosen, chosen_scores, strict=True))
-        chosen += [others[e] for e in extra]
-        chosen_scores += [score_of.get(others[e], float("nan")) for e in extra]
+        for e in rng.integers(len(others), size=need):
+            chosen.append(others[e])
+            chosen_scores.append(score_of.get(others[e], FILL_SCORE))
     return np.asarray(chosen, dtype=np.int64), np.asarray(chosen_scores, dtype=np.float64)
 
 
 def _random_fill(
-    rng: np.random.Generator,
-    need: int,
-    taken: set[int],
-    pool_labels: Sequence[str] | None,
-    exclude_label: str | None,
+    rng: np.random.Generator, need: int, taken: set[int], n_pool: int, reject
 ) -> list[int]:
-    """Up to ``need`` distinct random pool indices not in ``taken`` (rejection sampling)."""
-    n_pool = len(pool_labels) if pool_labels is not None else 0
+    """Up to ``need`` distinct random pool indices not in ``taken`` and not ``reject(d)``."""
     out: list[int] = []
     taken = set(taken)
     for _ in range(8):
@@ -323,9 +333,7 @@ def _random_fill(
             break
         for d in rng.integers(n_pool, size=4 * need + 8):
             d = int(d)
-            if d in taken:
-                continue
-            if exclude_label is not None and pool_labels[d].strip() == exclude_label:
+            if d in taken or reject(d):
                 continue
             taken.add(d)
             out.append(d)

@@ -7,11 +7,14 @@ place, so a killed job never leaves a file that looks complete.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
+import importlib.util
 import json
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,13 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     target = tmp / (path.name + suffix)
     try:
-        yield target
+        try:
+            yield target
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise OSError(errno.ENOSPC, f"{path}: no space left on device while writing it "
+                              "(nothing was written; free space and rerun)") from e
+            raise
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         os.replace(target, path)
@@ -53,8 +62,30 @@ def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
 
 
 def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a Parquet table; list columns come back as Python lists."""
-    df = pd.read_parquet(path, columns=columns)
+    """Read a Parquet table; list columns come back as Python lists.
+
+    A truncated or non-Parquet file raises RecordError naming it (a missing file raises
+    FileNotFoundError); a missing column raises RecordError naming the column.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such Parquet file")
+    if Path(path).is_file():
+        try:
+            schema = pq.read_schema(path)
+        except (pa.ArrowException, OSError) as e:
+            raise RecordError(f"{path}: not a readable Parquet file, truncated or corrupt "
+                              f"({e}); delete it and rerun the stage that makes it") from None
+        missing = [c for c in columns or [] if c not in schema.names]
+        if missing:
+            raise RecordError(f"{path}: missing column(s) {missing} (has {schema.names})")
+    try:
+        df = pd.read_parquet(path, columns=columns)
+    except (pa.ArrowException, OSError) as e:
+        raise RecordError(f"{path}: corrupt Parquet data ({e}); delete it and rerun the "
+                          "stage that makes it") from None
     for col in df.columns:
         if len(df) and hasattr(df[col].iloc[0], "tolist") and df[col].dtype == object:
             df[col] = [v.tolist() if hasattr(v, "tolist") else v for v in df[col]]
@@ -76,7 +107,14 @@ def _json_default(o: Any) -> Any:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
+    """Read a JSON document; RecordError names the file for bad UTF-8 or malformed JSON."""
+    try:
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise RecordError(f"{path}: not UTF-8 (byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{path}: malformed JSON ({e.msg} at line {e.lineno}); a "
+                          "truncated file? delete it and rerun") from None
 
 
 def write_text(text: str, path: str | os.PathLike) -> None:
@@ -87,21 +125,35 @@ def write_text(text: str, path: str | os.PathLike) -> None:
 def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
     """Yield records of a JSON-lines file (optionally gzip-compressed).
 
-    Raises RecordError naming the file and line for malformed JSON.
+    Raises RecordError naming the file and line for malformed JSON, bytes that are not
+    UTF-8, and a truncated (gzip) file.
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise RecordError(f"{path}: line {lineno}: malformed JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise RecordError(f"{path}: line {lineno}: expected a JSON object")
-            yield rec
+    lineno = 0
+    try:
+        with opener(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise RecordError(f"{path}: line {lineno}: not UTF-8 (byte {e.start} of the "
+                                      "line); re-encode the file as UTF-8") from None
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as e:
+                    cut = "" if line.endswith("\n") else " (last line is cut off: truncated file?)"
+                    raise RecordError(f"{path}: line {lineno}: malformed JSON ({e.msg}){cut}"
+                                      ) from None
+                if not isinstance(rec, dict):
+                    raise RecordError(f"{path}: line {lineno}: expected a JSON object, got "
+                                      f"{type(rec).__name__}")
+                yield rec
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise RecordError(f"{path}: truncated or corrupt gzip after line {lineno} ({e})"
+                          ) from None
 
 
 def write_jsonl(records: Iterable[dict], path: str | os.PathLike) -> None:
@@ -119,6 +171,13 @@ def require_fields(rec: dict, fields: Iterable[str], where: str) -> None:
     missing = [f for f in fields if f not in rec or rec[f] is None]
     if missing:
         raise RecordError(f"{where}: missing field(s) {', '.join(missing)}")
+
+
+def require_package(name: str, purpose: str) -> None:
+    """Raise ImportError saying what needs ``name`` and how to install it, if it is missing."""
+    if importlib.util.find_spec(name) is None:
+        raise ImportError(f"{purpose} needs the Python package {name!r}, which is not "
+                          f"installed: pip install {name}")
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Causal-LM ground floor: loading, log-prob scoring, constrained decoding, greedy generation.
+"""Causal-LM ground floor: loading, log-prob scoring, option scoring, constrained decoding,
+greedy generation.
 
 Shared by the LLM-score stage (``llmr.score``) and the evaluation. Conventions:
 
@@ -9,17 +10,23 @@ Shared by the LLM-score stage (``llmr.score``) and the evaluation. Conventions:
 * Sequences are truncated from the LEFT to ``max_length`` tokens: context tokens go first.
   If a continuation alone has ``max_length`` tokens or more, only its last
   ``max_length - 1`` tokens are scored (the first token of the window is never scored).
-* Speed: pairs are sorted by length and batched by a token budget (rows x padded length);
-  the decoder runs to hidden states, and the LM head is applied (in fp32) only at the
-  positions that predict continuation tokens. bf16 autocast is used on GPUs and on CPUs
-  with native bf16 (``llmr.device``), unless the model's weights are already half precision.
+* Speed: work is sorted by length and batched by a token budget (rows x padded length);
+  the decoder runs to hidden states, and the LM head is applied (in fp32) only where
+  logits are needed. Options of a multiple-choice query and the label trie of a
+  classification task are packed after their prompt in ONE row (a "tree": each token
+  attends to the prompt and its own ancestors through a 4-D attention mask, with explicit
+  position ids), so a prompt is read once and there is no KV-cache surgery.
+* Only public transformers APIs are used: the decoder's ``forward`` (``input_ids``,
+  ``attention_mask`` incl. custom 4-D masks, ``position_ids``) and ``model.generate``
+  (open generation). ``tests/test_lm.py`` checks every path against ``model.generate`` or
+  naive full-logits scoring.
+* Precision is that of the weights (``load_causal_lm(dtype=...)``, see ``llmr.device``);
+  fp32 weights on a device with a fast half type run under autocast.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from llmr.device import autocast_dtype, pick_device
+from llmr.device import autocast_dtype, pick_device, precision_dtype
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +58,11 @@ def load_causal_lm(
 ) -> tuple[Any, Any]:
     """Load a causal LM and its tokenizer (local folder, hub id, or ``gguf_file`` inside it).
 
-    The model is in eval mode on ``device`` (default: ``pick_device()``). ``dtype="auto"``
-    stores the weights in bf16 on GPUs and native-bf16 CPUs (``llmr.device.autocast_dtype``;
-    measured ~1.5x faster than fp32 weights under autocast on CPU) and fp32 elsewhere;
-    ``None`` keeps the checkpoint's dtype; or name one ("float32"). A pad token is set if missing
+    The model is in eval mode on ``device`` (default: ``pick_device()``). ``dtype`` is a
+    precision name (``llmr.device.resolve_precision``): ``"auto"`` stores the weights in bf16
+    on GPUs and native-bf16 CPUs (measured ~1.5x faster than fp32 weights under autocast on
+    CPU) and fp32 elsewhere; ``"bf16" | "fp16" | "fp32"`` (or "float32", ...) force one;
+    ``None`` keeps the checkpoint's dtype. A pad token is set if missing
     (EOS, else a new ``<pad>``). Raises FileNotFoundError for a missing local path and
     ValueError for a model without a causal-LM head.
     """
@@ -74,10 +82,8 @@ def load_causal_lm(
     if archs and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
         raise ValueError(f"{path}: model {archs} has no causal-LM head (expected *ForCausalLM)")
     device = device or pick_device()
-    if dtype == "auto":
-        dtype = autocast_dtype(device) or torch.float32
-    elif isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
+    if isinstance(dtype, str):
+        dtype = precision_dtype(dtype, device)
     if dtype is not None:
         kw["dtype"] = dtype
     try:
@@ -140,28 +146,16 @@ def _precision(model) -> contextlib.AbstractContextManager:
     return torch.autocast(device_type=dev.type, dtype=dt)
 
 
-@functools.cache
-def _cache_kw(cls: type) -> str:
-    params = inspect.signature(cls.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
 def _decoder(model):
     dec = model.get_decoder() if hasattr(model, "get_decoder") else None
     return dec if dec is not None else model.model
 
 
-def _forward(model, ids: torch.Tensor, mask=None, pos=None, cache=None, use_cache=False):
-    """Run the decoder body. ids (B, T) -> (hidden (B, T, H), cache)."""
+def _forward(model, ids: torch.Tensor, mask=None, pos=None) -> torch.Tensor:
+    """Run the decoder body (no KV cache). ids (B, T) -> hidden (B, T, H)."""
     dec = _decoder(model)
-    kw = {_cache_kw(type(dec)): cache} if cache is not None else {}
-    out = dec(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=use_cache, **kw)
-    if not use_cache:
-        return out.last_hidden_state, None
-    new_cache = getattr(out, "cache", None)
-    if new_cache is None:  # transformers < 5.x names it past_key_values
-        new_cache = getattr(out, "past_key_values", None)
-    return out.last_hidden_state, new_cache
+    out = dec(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
+    return out.last_hidden_state
 
 
 def _head_logits(model, h: torch.Tensor) -> torch.Tensor:
@@ -269,7 +263,7 @@ def score_sequences(
         for batch in _budget_batches([len(s) for s in seqs], token_budget):
             ids = _pad_right([seqs[i] for i in batch], pad, dev)
             with _precision(model):
-                hidden, _ = _forward(model, ids)  # (B, L, H)
+                hidden = _forward(model, ids)  # (B, L, H)
             rows, cols, row_of = [], [], []
             for r, i in enumerate(batch):
                 n, L = n_scored[i], len(seqs[i])
@@ -328,27 +322,74 @@ def score_continuations(
     )
 
 
-def _prompt_pass(model, tok, prompt_ids: list[list[int]]):
-    """Run right-padded prompts once.
 
-    Returns (cache, mask (B, P) long, lengths (B,), last hidden (B, H)).
+# ----------------------------------------------------------------------------- packed trees
+
+
+def _tree_mask(parents: Sequence[Sequence[int]], L: int) -> np.ndarray:
+    """Ancestor masks (B, L, L) bool: node j sees itself and its ancestors.
+
+    parents[b][j] is the index of node j's parent in row b (-1 for the root); parents come
+    before children. Padding positions (j >= len(parents[b])) see only themselves.
+    """
+    out = np.zeros((len(parents), L, L), dtype=bool)
+    for b, par in enumerate(parents):
+        m = out[b]
+        chain = 0  # leading run of a simple chain (the prompt): a lower triangle
+        while chain < len(par) and par[chain] == chain - 1:
+            chain += 1
+        m[:chain, :chain] = np.tril(np.ones((chain, chain), dtype=bool))
+        for j in range(chain, len(par)):
+            m[j] = m[par[j]]
+            m[j, j] = True
+        idx = np.arange(len(par), L)
+        m[idx, idx] = True
+    return out
+
+
+def _tree_forward(model, tok, rows: Sequence[tuple[list[int], list[int]]]) -> torch.Tensor:
+    """Hidden states of packed token trees, right-padded into one batch.
+
+    rows: B (tokens, parents) pairs, as in ``_tree_mask`` -> hidden (B, L, H). Each node's
+    position id is its depth, so a branch sees exactly what it would see as its own sequence.
     """
     dev = _device(model)
-    ids = _pad_right(prompt_ids, _pad_id(tok), dev)
-    lengths = torch.tensor([len(p) for p in prompt_ids], device=dev)
-    mask = (torch.arange(ids.shape[1], device=dev)[None, :] < lengths[:, None]).long()
+    L = max(len(t) for t, _ in rows)
+    ids = _pad_right([t for t, _ in rows], _pad_id(tok), dev)
+    pos = torch.zeros((len(rows), L), dtype=torch.long)
+    for b, (_, par) in enumerate(rows):
+        depth = [0] * len(par)
+        for j, p in enumerate(par):
+            depth[j] = depth[p] + 1 if p >= 0 else 0
+        pos[b, : len(par)] = torch.tensor(depth, dtype=torch.long)
+    allowed = torch.from_numpy(_tree_mask([p for _, p in rows], L))[:, None].to(dev)
+    attn = getattr(model.config, "_attn_implementation", "sdpa")
+    if attn == "sdpa":
+        mask = allowed  # SDPA takes a boolean mask (True = attend)
+    else:
+        dt = next(model.parameters()).dtype
+        if dt == torch.float32 and autocast_dtype(dev) is not None:
+            dt = autocast_dtype(dev)
+        mask = torch.zeros(allowed.shape, dtype=dt, device=dev)
+        mask.masked_fill_(~allowed, torch.finfo(dt).min)
     with _precision(model):
-        hidden, cache = _forward(model, ids, mask=mask, use_cache=True)
-    last = hidden[torch.arange(len(prompt_ids), device=dev), lengths - 1]
-    return cache, mask, lengths, last
+        return _forward(model, ids, mask=mask, pos=pos.to(dev))
 
 
-def _step(model, cache, mask, ids: torch.Tensor, pos: torch.Tensor):
-    """Append ids (B, T) at positions pos (B, T) to the cache. -> (hidden (B, T, H), mask)."""
-    mask = torch.cat([mask, torch.ones_like(ids)], dim=1)
-    with _precision(model):
-        hidden, cache = _forward(model, ids, mask=mask, pos=pos, cache=cache, use_cache=True)
-    return hidden, mask
+def _chains_after(prefix: list[int], branches: Sequence[Sequence[int]]
+                  ) -> tuple[list[int], list[int], list[int]]:
+    """Pack a prefix chain and branch chains hanging off its last token.
+
+    -> (tokens, parents, start index of each branch in the packed row).
+    """
+    tokens, parents = list(prefix), list(range(-1, len(prefix) - 1))
+    starts = []
+    for br in branches:
+        starts.append(len(tokens))
+        for k, t in enumerate(br):
+            parents.append(len(prefix) - 1 if k == 0 else len(tokens) - 1)
+            tokens.append(t)
+    return tokens, parents, starts
 
 
 def score_options(
@@ -361,57 +402,58 @@ def score_options(
     progress: bool = False,
     desc: str = "options",
 ) -> list[np.ndarray]:
-    """Average log-prob of each option given its prompt; one prompt pass per prompt.
+    """Average log-prob of each option given its prompt; each prompt is read once.
 
-    prompts: N strings; options: N lists -> N arrays of shape (n_options_i,) float32.
-    Each prompt is run once; its KV cache is repeated over its options, which are then run
-    together. The prompt is left-truncated so that its longest option fits ``max_length``.
+    prompts: N strings; options: N lists -> N arrays of shape (n_options_i,) float32, equal to
+    scoring each (prompt, option) as its own sequence. The prompt and all its options are
+    packed in one row (module docstring). The prompt is left-truncated so that its longest
+    option fits ``max_length``.
     """
     if len(prompts) != len(options):
         raise ValueError(f"{len(prompts)} prompts but {len(options)} option lists")
-    flat = [o for opts in options for o in opts]
     for i, opts in enumerate(options):
         if not opts:
             raise ValueError(f"prompt {i} has no options")
         for j, o in enumerate(opts):
             if not o:
                 raise ValueError(f"prompt {i}: option {j} is empty")
-    flat_ids = encode_continuations(tok, flat)
+    flat_ids = encode_continuations(tok, [o for opts in options for o in opts])
     opt_ids: list[list[list[int]]] = []
     k = 0
     for opts in options:
-        ids = [c[-(max_length - 1) :] for c in flat_ids[k : k + len(opts)]]
-        opt_ids.append(ids)
+        opt_ids.append([c[-(max_length - 1) :] for c in flat_ids[k : k + len(opts)]])
         k += len(opts)
     ctx = encode_contexts(tok, prompts)
     ctx = [c[-(max_length - max(len(o) for o in opt_ids[i])) :] for i, c in enumerate(ctx)]
+    packed = [_chains_after(c, o) for c, o in zip(ctx, opt_ids, strict=True)]
     results: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * len(prompts)
-    dev, pad = _device(model), _pad_id(tok)
+    dev = _device(model)
     bar = _progress(len(prompts), progress, desc)
     with torch.inference_mode():
-        for batch in _budget_batches([len(c) for c in ctx], token_budget):
-            cache, mask, lengths, last = _prompt_pass(model, tok, [ctx[i] for i in batch])
-            counts = [len(opt_ids[i]) for i in batch]
-            rep = torch.repeat_interleave(torch.arange(len(batch), device=dev),
-                                          torch.tensor(counts, device=dev))
-            cache.batch_select_indices(rep)
-            opts = [o for i in batch for o in opt_ids[i]]
-            ids = _pad_right(opts, pad, dev)  # (R, T)
-            pos = lengths[rep][:, None] + torch.arange(ids.shape[1], device=dev)[None, :]
-            hidden, _ = _step(model, cache, mask[rep], ids, pos)  # (R, T, H)
-            # the first option token is predicted by the prompt's last hidden state
-            h = torch.cat([last[rep][:, None, :], hidden[:, :-1]], dim=1)  # (R, T, H)
-            valid = torch.arange(ids.shape[1], device=dev)[None, :] < torch.tensor(
-                [len(o) for o in opts], device=dev)[:, None]
-            logp = torch.log_softmax(_head_logits(model, h[valid]), dim=-1)
-            tok_lp = logp.gather(1, ids[valid].unsqueeze(1)).squeeze(1)
-            full = torch.zeros(ids.shape, device=dev)
-            full[valid] = tok_lp
-            means = (full.sum(1) / valid.sum(1)).cpu().numpy().astype(np.float32)
-            k = 0
-            for i, n in zip(batch, counts, strict=True):
-                results[i] = means[k : k + n]
-                k += n
+        for batch in _budget_batches([len(p[0]) for p in packed], token_budget):
+            hidden = _tree_forward(model, tok, [(packed[i][0], packed[i][1]) for i in batch])
+            rows, cols, targets, owner = [], [], [], []  # owner: (batch row, option) per token
+            for r, i in enumerate(batch):
+                tokens, parents, starts = packed[i]
+                for o, (s, ids) in enumerate(zip(starts, opt_ids[i], strict=True)):
+                    for j in range(s, s + len(ids)):
+                        rows.append(r)
+                        cols.append(parents[j])  # the parent's hidden state predicts node j
+                        targets.append(tokens[j])
+                        owner.append((r, o))
+            rows_t = torch.tensor(rows, device=dev)
+            cols_t = torch.tensor(cols, device=dev)
+            logp = torch.log_softmax(_head_logits(model, hidden[rows_t, cols_t]), dim=-1)
+            tok_lp = logp.gather(1, torch.tensor(targets, device=dev)[:, None])[:, 0].cpu()
+            keys = sorted(set(owner))
+            slot = {key: n for n, key in enumerate(keys)}
+            idx = torch.tensor([slot[o] for o in owner])
+            sums = torch.zeros(len(keys)).index_add_(0, idx, tok_lp.float())
+            cnts = torch.zeros(len(keys)).index_add_(0, idx, torch.ones(len(idx)))
+            means = (sums / cnts).numpy().astype(np.float32)
+            for r, i in enumerate(batch):
+                results[i] = np.array([means[slot[(r, o)]] for o in range(len(opt_ids[i]))],
+                                      dtype=np.float32)
             bar.update(len(batch))
     bar.close()
     return results
@@ -428,6 +470,44 @@ class _Trie:
                 node = node.setdefault(t, {})
             node.setdefault(None, label)  # first label wins on identical token sequences
 
+    def allowed(self, prefix: Sequence[int]) -> list[int]:
+        """Tokens allowed after ``prefix`` (empty when the prefix ends a label)."""
+        node = self.root
+        for t in prefix:
+            node = node.get(t)
+            if node is None:
+                return []
+        return [] if None in node else [t for t in node if t is not None]
+
+    def packed(self) -> tuple[list[int], list[int], dict[int, int]]:
+        """Trie nodes in breadth-first order: (tokens, parent (-1 = root), id(node) -> index)."""
+        tokens, parents, index = [], [], {}
+        queue = [(self.root, -1)]
+        while queue:
+            node, me = queue.pop(0)
+            for t, child in node.items():
+                if t is None:
+                    continue
+                index[id(child)] = len(tokens)
+                tokens.append(t)
+                parents.append(me)
+                queue.append((child, len(tokens) - 1))
+        return tokens, parents, index
+
+
+def _walk_trie(root: dict, index: dict[int, int], logits: torch.Tensor, root_row: int,
+               offset: int) -> str:
+    """Greedy walk of a label trie. logits (K, V): row ``root_row`` for the prompt's last
+    token, row ``offset + index[id(node)]`` for a trie node. -> the label reached."""
+    node, row = root, root_row
+    while None not in node:
+        allowed = [t for t in node if t is not None]
+        sub = logits[row, torch.tensor(allowed)]
+        t = allowed[int(sub.argmax())]
+        node = node[t]
+        row = offset + index[id(node)]
+    return node[None]
+
 
 def constrained_decode(
     model,
@@ -441,41 +521,55 @@ def constrained_decode(
 
     N prompts -> N label strings. Each label is tokenised as ``label + "\\n"`` following a
     newline; decoding walks a prefix trie over those sequences, taking the most likely
-    allowed token at each step, so multi-token labels and labels that are prefixes of other
-    labels are all reachable. One prompt pass plus (trie depth) cached steps per batch.
+    allowed token at each step (what ``model.generate`` with ``prefix_allowed_tokens_fn``
+    over the same trie does), so multi-token labels and labels that are prefixes of other
+    labels are all reachable. The whole trie is packed after the prompt: ONE forward pass
+    gives the next-token distribution at every node a greedy walk can reach.
     """
     if not labels:
         raise ValueError("constrained_decode needs at least one label")
     seqs = encode_continuations(tok, [lab + "\n" for lab in labels])
     trie = _Trie(seqs, labels)
+    t_tok, t_par, index = trie.packed()
     depth = max(len(s) for s in seqs)
     ctx = [c[-(max_length - depth) :] for c in encode_contexts(tok, prompts)]
+    rows_all = []
+    for c in ctx:
+        P = len(c)
+        rows_all.append((c + t_tok, list(range(-1, P - 1)) + [P - 1 if p < 0 else P + p
+                                                               for p in t_par]))
+    inner = range(len(t_tok))  # logits at every node (leaves are never read: cheap)
     out: list[str] = [""] * len(prompts)
-    dev, pad = _device(model), _pad_id(tok)
+    dev = _device(model)
     with torch.inference_mode():
-        for batch in _budget_batches([len(c) for c in ctx], token_budget):
-            cache, mask, lengths, h = _prompt_pass(model, tok, [ctx[i] for i in batch])
-            nodes = [trie.root] * len(batch)
-            for step in range(depth):
-                logits = _head_logits(model, h)  # (B, V)
-                nxt = []
-                for r, node in enumerate(nodes):
-                    allowed = [t for t in node if t is not None]
-                    if None in node:  # finished: this node ends a label + newline
-                        nxt.append(pad)
-                        continue
-                    sub = logits[r, torch.tensor(allowed, device=dev)]
-                    t = allowed[int(sub.argmax())]
-                    nodes[r] = node[t]
-                    nxt.append(t)
-                if all(None in n for n in nodes) or step == depth - 1:
-                    break
-                ids = torch.tensor(nxt, device=dev)[:, None]
-                hidden, mask = _step(model, cache, mask, ids, (lengths + step)[:, None])
-                h = hidden[:, -1]
+        for batch in _budget_batches([len(r[0]) for r in rows_all], token_budget):
+            hidden = _tree_forward(model, tok, [rows_all[i] for i in batch])
+            rr, cc = [], []
             for r, i in enumerate(batch):
-                out[i] = nodes[r][None]
+                P = len(ctx[i])
+                rr += [r] * (1 + len(inner))
+                cc += [P - 1] + [P + j for j in inner]
+            logits = _head_logits(model, hidden[torch.tensor(rr, device=dev),
+                                                torch.tensor(cc, device=dev)]).cpu()
+            per = 1 + len(inner)
+            for r, i in enumerate(batch):
+                out[i] = _walk_trie(trie.root, index, logits[r * per : (r + 1) * per], 0, 1)
     return out
+
+
+def newline_tokens(tok) -> tuple[list[int], list[int]]:
+    """(ids whose text contains a newline, ids whose text starts with one after spaces).
+
+    Computed once per tokenizer (decodes the whole vocabulary).
+    """
+    cached = getattr(tok, "_llmr_newlines", None)
+    if cached is not None:
+        return cached
+    texts = tok.batch_decode([[i] for i in range(len(tok))], skip_special_tokens=False)
+    has = [i for i, t in enumerate(texts) if "\n" in t]
+    lead = [i for i in has if texts[i].lstrip(" \t").startswith(("\n", "\r"))]
+    tok._llmr_newlines = (has, lead)
+    return has, lead
 
 
 def greedy_generate(
@@ -486,41 +580,42 @@ def greedy_generate(
     max_length: int = 1024,
     token_budget: int = 16384,
 ) -> list[str]:
-    """Greedy continuation of each prompt, stopped at a newline or EOS; first line, stripped.
+    """Greedy continuation of each prompt with ``model.generate``; first line, stripped.
 
-    N prompts -> N strings. Prompts are left-truncated to ``max_length - max_new_tokens``.
-    Finished rows are dropped from the KV cache as they finish.
+    N prompts -> N strings. Like the paper's reference code, a newline is not allowed as the
+    FIRST generated token (tokens that start with one are suppressed at step one), so the
+    model cannot answer with an empty line; generation then stops at the first token that
+    contains a newline, or at EOS, or after ``max_new_tokens``. Prompts are left-truncated
+    to ``max_length - max_new_tokens``, sorted by length and batched by ``token_budget``
+    (rows x (prompt + max_new_tokens)), left-padded.
     """
+    from transformers import GenerationConfig
+
     keep = max(1, max_length - max_new_tokens)
     ctx = [c[-keep:] for c in encode_contexts(tok, prompts)]
     out: list[str] = [""] * len(prompts)
-    dev = _device(model)
-    eos = {t for t in [tok.eos_token_id] if t is not None}
+    if not prompts:
+        return out
+    dev, pad = _device(model), _pad_id(tok)
+    has_nl, lead_nl = newline_tokens(tok)
+    stops = sorted(set(has_nl) | ({tok.eos_token_id} if tok.eos_token_id is not None else set()))
+    cfg = GenerationConfig(
+        do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=stops,
+        pad_token_id=pad, begin_suppress_tokens=lead_nl or None,
+        bos_token_id=tok.bos_token_id,
+    )
     with torch.inference_mode():
         for batch in _budget_batches([len(c) + max_new_tokens for c in ctx], token_budget):
-            cache, mask, lengths, h = _prompt_pass(model, tok, [ctx[i] for i in batch])
-            gen: list[list[int]] = [[] for _ in batch]
-            active = list(range(len(batch)))
-            for step in range(max_new_tokens):
-                nxt = _head_logits(model, h).argmax(-1).tolist()
-                still = []
-                for a, t in zip(active, nxt, strict=True):
-                    if t in eos:
-                        continue
-                    gen[a].append(t)
-                    if "\n" not in tok.decode(gen[a], skip_special_tokens=True):
-                        still.append(a)
-                if not still or step == max_new_tokens - 1:
-                    break
-                if len(still) < len(active):
-                    sel = torch.tensor([active.index(a) for a in still], device=dev)
-                    cache.batch_select_indices(sel)
-                    mask, lengths = mask[sel], lengths[sel]
-                active = still
-                ids = torch.tensor([gen[a][-1] for a in active], device=dev)[:, None]
-                hidden, mask = _step(model, cache, mask, ids, (lengths + step)[:, None])
-                h = hidden[:, -1]
+            L = max(len(ctx[i]) for i in batch)
+            ids = torch.full((len(batch), L), pad, dtype=torch.long)
+            mask = torch.zeros((len(batch), L), dtype=torch.long)
             for r, i in enumerate(batch):
-                text = tok.decode(gen[r], skip_special_tokens=True)
+                ids[r, L - len(ctx[i]) :] = torch.tensor(ctx[i])
+                mask[r, L - len(ctx[i]) :] = 1
+            with _precision(model):
+                seqs = model.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev),
+                                      generation_config=cfg)
+            for r, i in enumerate(batch):
+                text = tok.decode(seqs[r, L:].tolist(), skip_special_tokens=True)
                 out[i] = text.split("\n", 1)[0].strip()
     return out

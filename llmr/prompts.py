@@ -6,9 +6,11 @@ line, the query, a newline; the most relevant demonstration comes last, nearest 
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections.abc import Sequence
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -20,6 +22,7 @@ from llmr.records import CLASSIFICATION, content_hash, gold_text, passage_label,
 log = logging.getLogger(__name__)
 
 METHODS = ("zero_shot", "random", "retrieved", "kmeans")
+OTHER_TASK_PENALTY = 100.0
 VARIANTS = ("task_filter", "no_filter")
 PROMPT_COLUMNS = (
     "query_id",
@@ -64,25 +67,32 @@ def _retrieved_demos(
     variant: str,
     n_retrieve_factor: int,
 ) -> tuple[list[int], list[float]]:
-    """Top-k candidates (from the first n_retrieve_factor·k), best first."""
+    """Top-k candidates (from the first n_retrieve_factor·k), best first.
+
+    task_filter: candidates of the query's task come first; when fewer than k of them are
+    among the n_retrieve_factor·k retrieved, the best other-task candidates fill up the k
+    slots with their score lowered by ``OTHER_TASK_PENALTY`` (as the paper's reference code
+    does: it subtracts 100 from other-task scores and re-sorts), so every prompt has k
+    demonstrations whenever the retrieved list holds k besides the query itself.
+    """
     if row["query_id"] not in cand:
         raise ValueError(f"candidates have no row for query {row['query_id']!r}")
     ids, scores = cand[row["query_id"]]
     own = _own_hash(row)
-    out_i, out_s = [], []
+    same: list[tuple[int, float]] = []
+    other: list[tuple[int, float]] = []
     for doc_id, score in list(zip(ids, scores, strict=True))[: n_retrieve_factor * k]:
         i = id_to_row.get(str(doc_id))
         if i is None:
             raise ValueError(f"candidate {doc_id!r} of {row['query_id']!r} is not in passages")
-        if variant == "task_filter" and pool.at[i, "task_name"] != row["task_name"]:
-            continue
         if pool.at[i, "_hash"] == own:
             continue
-        out_i.append(i)
-        out_s.append(float(score))
-        if len(out_i) == k:
-            break
-    return out_i, out_s
+        if variant == "task_filter" and pool.at[i, "task_name"] != row["task_name"]:
+            other.append((i, float(score) - OTHER_TASK_PENALTY))
+        else:
+            same.append((i, float(score)))
+    chosen = (same + other)[:k]
+    return [i for i, _ in chosen], [s for _, s in chosen]
 
 
 def _sqdist(x: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -130,6 +140,25 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
 
 
+def _embed_queries(embeddings: str, queries: list[str], prefix: str) -> np.ndarray | None:
+    """(M, H) query embeddings with the encoder of the index folder holding ``embeddings``."""
+    meta_file = Path(embeddings).parent / "meta.json"
+    if not meta_file.exists():
+        log.warning("%s has no meta.json: k-means demos ordered by cluster size, not by "
+                    "similarity to the query", embeddings)
+        return None
+    from llmr.encoder import load_encoder
+    from llmr.index import encode
+
+    meta = json.loads(meta_file.read_text())
+    model, tok = load_encoder(meta["encoder"])
+    emb = encode(model, tok, queries, prefix, meta.get("pooling", "mean"),
+                 meta.get("max_length", 256))
+    log.info("embedded %d test queries with %s for k-means ordering", len(queries),
+             meta["encoder"])
+    return _normalize(emb)
+
+
 def _demo_stats(row: pd.Series, demo_rows: list[int], pool: pd.DataFrame, task_type: str):
     if not demo_rows:
         return float("nan"), float("nan")
@@ -154,16 +183,21 @@ def build_prompts(
     embeddings: str | None = None,
     n_retrieve_factor: int = 5,
     query_embeddings: str | None = None,
+    query_prefix: str = "",
 ) -> None:
     """Write the prompts table (``PROMPT_COLUMNS``) for every test query.
 
     ``method``: zero_shot | random | retrieved (needs ``candidates``) | kmeans (needs
     ``embeddings``, an (N, H) .npy aligned with the passages table). ``variant``:
     task_filter keeps only demos of the query's task (gold task name as an oracle),
-    no_filter keeps all. k-means demos are ordered by cosine similarity to the query when
-    ``query_embeddings`` (an (M, H) .npy aligned with the test table) is given, else by
-    the size of their cluster (largest last). ``demo_scores`` holds the retriever's scores
-    (retrieved), cosine similarity to the query (kmeans) or NaN.
+    no_filter keeps all. k-means demos are ordered by cosine similarity to the query
+    (most similar last): query embeddings come from ``query_embeddings`` (an (M, H) .npy
+    aligned with the test table) or, when ``embeddings`` lies in an index folder with a
+    ``meta.json`` (``llmr.index.build_index``), are computed with that index's encoder,
+    pooling and max length (``query_prefix`` prepended). Without either, they are ordered by
+    the size of their cluster (largest last) and a warning says so. ``demo_scores`` holds
+    the retriever's scores (retrieved; other-task fill-ups under task_filter carry the
+    -100 penalty), cosine similarity to the query (kmeans) or NaN.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r} (one of {METHODS})")
@@ -198,8 +232,11 @@ def build_prompts(
             raise ValueError(
                 f"{embeddings}: {p_emb.shape[0]} rows but {len(pool)} passages (must align)"
             )
-        if query_embeddings is not None:
+        if query_embeddings is None:
+            q_emb = _embed_queries(embeddings, test_df["query"].tolist(), query_prefix)
+        else:
             q_emb = _normalize(np.load(query_embeddings))
+        if q_emb is not None:
             if q_emb.shape[0] != len(test_df):
                 raise ValueError(f"{query_embeddings}: {q_emb.shape[0]} rows, {len(test_df)} tests")
         groups = (

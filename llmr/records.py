@@ -2,7 +2,7 @@
 
 A task example: ``query_id``, ``query``, ``answers`` (list of str), ``options`` (list of
 str; empty, or a single empty string, when the task is not multiple choice), ``task_name``.
-Multiple-choice answers are letters (A, B, ...) indexing ``options``.
+Multiple-choice answers are letters (A, B, ..., Z, AA, AB, ...) indexing ``options``.
 A passage (demonstration): ``id``, ``contents`` = query + "\\n" + answer text, ``task_name``.
 """
 
@@ -29,11 +29,30 @@ def real_options(options: Sequence[str] | None) -> list[str]:
     return [] if all(o == "" for o in opts) else opts
 
 
+def option_letter(index: int) -> str:
+    """Letter of option ``index`` (0-based): A..Z, then AA, AB, ..., AZ, BA, ... (27 → AB)."""
+    if index < 0:
+        raise ValueError(f"option index {index} is negative")
+    out = ""
+    n = index + 1
+    while n:
+        n, r = divmod(n - 1, len(LETTERS))
+        out = LETTERS[r] + out
+    return out
+
+
 def letter_index(letter: str, n_options: int, where: str = "") -> int:
-    """Index of an answer letter; raises ValueError naming ``where`` if out of range."""
-    idx = LETTERS.find(letter.strip()) if len(letter.strip()) == 1 else -1
+    """Index of an answer letter (A..Z, AA, AB, ...); ValueError naming ``where`` if invalid."""
+    s = str(letter).strip()
+    idx = -1
+    if s and all(c in LETTERS for c in s):
+        idx = 0
+        for c in s:
+            idx = idx * len(LETTERS) + LETTERS.index(c) + 1
+        idx -= 1
     if idx < 0 or idx >= n_options:
-        raise ValueError(f"{where}: answer {letter!r} is not one of the {n_options} option letters")
+        raise ValueError(f"{where}: answer {letter!r} is not one of the {n_options} option letters "
+                         f"({option_letter(0)}..{option_letter(max(n_options - 1, 0))})")
     return idx
 
 

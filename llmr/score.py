@@ -2,9 +2,13 @@
 
 For query q with gold text y and candidate d the score is the average log-prob of y's
 tokens given ``d.contents + "\\n\\n" + q + "\\n"`` (``llmr.lm.score_continuations``, left
-truncation to ``max_length``), plus ``CROSS_TASK_PENALTY`` if d comes from another task,
-plus ``CROSS_TASK_PENALTY`` again for classification queries whose candidate's label (last
-line) differs from y. Penalties add up.
+truncation to ``max_length``), plus ``CROSS_TASK_PENALTY`` (-100) if d comes from another task, or, for a same-task
+candidate of a classification query, if its label (last line) differs from y. A pair gets
+at most one penalty, as in the reference code.
+
+Which queries are scored: every held-in query of the candidate file, or a seeded per-task
+sample of ``max_queries_per_task`` of them (``scored_query_ids``); the sample depends only
+on (seed, task, the task's query ids), so every round scores the same queries.
 
 Incremental behaviour:
 
@@ -39,7 +43,7 @@ from llmr.records import CLASSIFICATION, CROSS_TASK_PENALTY, gold_text, passage_
 
 log = logging.getLogger(__name__)
 
-PROMPT_VERSION = "llmr-score-v1: contents\\n\\nquery\\n -> gold text (avg log-prob)"
+PROMPT_VERSION = "llmr-score-v2: contents\\n\\nquery\\n -> gold text (avg log-prob), one -100 penalty at most"
 META_KEY = b"llmr_scorer"
 OUT_COLUMNS = (*EXAMPLE_FIELDS, "doc_ids", "doc_scores")
 
@@ -118,6 +122,24 @@ def shard_queries(query_ids: Sequence[str], shard: int, n_shards: int) -> list[s
     return ids[bounds[shard] : bounds[shard + 1]]
 
 
+def scored_query_ids(
+    query_ids: Sequence[str], task_names: Sequence[str], max_per_task: int | None, seed: int
+) -> list[str]:
+    """Query ids to score: per task, all of them or a seeded sample of ``max_per_task``."""
+    by_task: dict[str, list[str]] = {}
+    for q, t in zip(query_ids, task_names, strict=True):
+        by_task.setdefault(str(t), []).append(str(q))
+    keep: list[str] = []
+    for task in sorted(by_task):
+        ids = sorted(by_task[task])
+        if max_per_task is not None and len(ids) > max_per_task:
+            h = hashlib.sha256(f"{seed}\0{task}".encode()).digest()
+            rng = np.random.default_rng(int.from_bytes(h[:8], "little"))
+            ids = [ids[i] for i in np.sort(rng.choice(len(ids), max_per_task, replace=False))]
+        keep += ids
+    return keep
+
+
 def sample_candidates(doc_ids: Sequence[str], query_id: str, n: int, seed: int) -> list[str]:
     """n of ``doc_ids`` uniformly at random, seeded by (seed, query_id); candidate order kept."""
     if len(doc_ids) <= n:
@@ -126,6 +148,14 @@ def sample_candidates(doc_ids: Sequence[str], query_id: str, n: int, seed: int) 
     rng = np.random.default_rng(int.from_bytes(h[:8], "little"))
     keep = np.sort(rng.choice(len(doc_ids), size=n, replace=False))
     return [doc_ids[i] for i in keep]
+
+
+def pair_penalty(other_task: bool, classification: bool, label: str, gold: str) -> float:
+    """-100 for a candidate of another task, or of the same classification task with another
+    label; else 0. Never both (the reference code's rule)."""
+    if other_task or (classification and label.strip() != gold.strip()):
+        return CROSS_TASK_PENALTY
+    return 0.0
 
 
 # ----------------------------------------------------------------------------- stage
@@ -184,12 +214,14 @@ def score_shard(
     chunk_size: int = 256,
     held_out_ok: bool = False,
     compile: bool | None = None,
+    max_queries_per_task: int | None = None,
 ) -> None:
     """Score one shard of a candidates table with a causal LM; write the LLM-score table.
 
     Output: example columns + ``doc_ids`` (the sampled candidates, in candidate order) +
     ``doc_scores`` (LLM scores incl. penalties), rows sorted by ``query_id``. ``compile``:
     ``torch.compile`` the model (None: only when more than 4096 pairs need the model).
+    ``max_queries_per_task``: score a seeded sample of each task's queries (None = all).
     """
     t_start = time.perf_counter()
     cand = read_parquet(candidates)
@@ -204,7 +236,8 @@ def score_shard(
     if not held_out_ok:
         held = set(task_tab.index[task_tab["held_out"].astype(bool)])
         cand = cand[~cand["task_name"].isin(held)]
-    ids = shard_queries(list(cand["query_id"]), shard, n_shards)
+    chosen = scored_query_ids(cand["query_id"], cand["task_name"], max_queries_per_task, seed)
+    ids = shard_queries(chosen, shard, n_shards)
     rows = cand.set_index("query_id").loc[ids].reset_index()
 
     identity = scorer_identity(model, max_length)
@@ -227,9 +260,8 @@ def score_shard(
             if d not in pool.index:
                 raise RecordError(f"{candidates}: query {qid}: doc_id {d!r} not in {passages}")
             contents, dtask = pool.at[d, "contents"], pool.at[d, "task_name"]
-            pen = CROSS_TASK_PENALTY if dtask != r.task_name else 0.0
-            if task_type == CLASSIFICATION and passage_label(contents) != y.strip():
-                pen += CROSS_TASK_PENALTY
+            pen = pair_penalty(dtask != r.task_name, task_type == CLASSIFICATION,
+                               passage_label(contents), y)
             contexts.append(f"{contents}\n\n{r.query}\n")
             golds.append(y)
             keys.append((qid, d))

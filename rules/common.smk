@@ -16,6 +16,9 @@ if not set(SUITE["held_out"]) <= set(SUITE["tasks"]):
     )
 if SUITE["source"] == "released" and not SUITE.get("released_dir"):
     raise ValueError("config suite.source is 'released' but suite.released_dir is not set")
+if SUITE["source"] == "original" and SUITE.get("original_dir") \
+        and not os.path.isdir(SUITE["original_dir"]):
+    raise ValueError(f"config suite.original_dir: no folder {SUITE['original_dir']!r}")
 
 for _key in ("llm", "encoder", "reward_init"):
     _name = config["models"][_key]
@@ -63,15 +66,15 @@ def eval_retrievers():
     return names + list(EVAL.get("extra_retrievers", {}))
 
 
-DENSE = ["base", "epr", *llmr_rounds(), *EVAL.get("extra_retrievers", {})]
+DENSE = ["base", "epr", "llm_kd", *llmr_rounds(), *EVAL["extra_retrievers"]]
 
 
 def retriever_model(name):
     """Encoder folder (or hub id) behind a dense retriever name."""
     if name == "base":
         return model_path(config["models"]["encoder"])
-    if name == "epr":
-        return "results/models/epr"
+    if name in ("epr", "llm_kd"):
+        return f"results/models/{name}"
     if name.startswith("llmr") and name[4:].isdigit():
         return f"results/models/retriever{name[4:]}"
     return EVAL["extra_retrievers"][name]
@@ -140,8 +143,14 @@ def model_params(extra=None):
 
 
 def suite_source():
-    if SUITE["source"] == "bigbench":
+    """Input of prepare: task folder(s) or the fetched released files (source hub)."""
+    source = SUITE["source"]
+    if source == "bigbench":
         return "resources/bigbench"
+    if source == "hub":
+        return [f"resources/released/{name}.jsonl.gz" for name in ("train", "test", "passages")]
+    if source == "original":  # local dataset copies, or nothing: the datasets come from the hub
+        return SUITE.get("original_dir") or []
     return SUITE["released_dir"]
 
 
@@ -150,10 +159,17 @@ def eval_topk():
 
 
 def train_params(section, extra=None):
-    """Hyperparameters of a training section, as keyword arguments."""
+    """Hyperparameters of a training section as keyword arguments; the seed is offset by
+    ``training_seed`` (seed replicates)."""
     p = dict(config[section])
-    p["heldback_fraction"] = config.get("heldback_fraction", 0.1)
+    p["seed"] = p["seed"] + config["training_seed"]
+    p["heldback_fraction"] = config["heldback_fraction"]
     return dict(sorted((p | (extra or {})).items()))  # stable order: params are compared as text
+
+
+def candidates_upto(r):
+    """Training candidate files of rounds 0..r."""
+    return [candidates_file(i) for i in range(r + 1)]
 
 
 def teacher_files(r):
@@ -192,8 +208,9 @@ def training_metrics():
     for r in range(1, ROUNDS + 1):
         files += [f"results/models/reward{r}.metrics.json",
                   f"results/models/retriever{r}.metrics.json"]
-    if "epr" in EVAL["retrievers"]:
-        files.append("results/models/epr.metrics.json")
+    for name in ("epr", "llm_kd"):
+        if name in EVAL["retrievers"]:
+            files.append(f"results/models/{name}.metrics.json")
     return files
 
 
@@ -206,3 +223,33 @@ def report_targets():
     if "bm25" in EVAL["retrievers"]:
         pages.append("results/eval/bm25/task_filter/examples.html")
     return pages
+
+
+def config_fingerprint():
+    """Short sha1 of the whole experiment configuration (recorded in export manifests)."""
+    import hashlib
+    import json
+
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def export_targets():
+    """Exports of the evaluated BM25, base-encoder and last-round LLM-R retrievers."""
+    names = [n for n in ("bm25", "base") if n in EVAL["retrievers"]]
+    if "llmr" in EVAL["retrievers"]:
+        names.append(f"llmr{ROUNDS}")
+    return [f"results/export/{n}" for n in names]
+
+
+def export_inputs(wc):
+    """Built artifacts an export copies: the index, the pool, the encoder and the summary."""
+    inputs = {
+        "index": f"results/index/{wc.name}",
+        "passages": "results/data/passages.parquet",
+        "tasks": "results/data/tasks.parquet",
+        "summary": "results/eval/summary.csv",
+    }
+    if wc.name != "bm25":
+        inputs["model"] = retriever_model_input(wc.name)
+    return inputs

@@ -17,15 +17,16 @@ rule prepare:
         max_train_per_task=SUITE.get("max_train_per_task"),
         max_test_per_task=SUITE.get("max_test_per_task"),
         test_fraction=SUITE.get("test_fraction", 0.3),
+        max_malformed_fraction=SUITE.get("max_malformed_fraction", 0.1),
         task_types=dict(sorted(SUITE.get("task_types", {}).items())),
         task_metrics=dict(sorted(SUITE.get("task_metrics", {}).items())),
+        # the template index only matters when converting the original datasets
+        **({"template": SUITE.get("template", 0)} if SUITE["source"] == "original" else {}),
         code=fingerprint("llmr.tasks"),
     log:
         "logs/data/prepare.log",
     benchmark:
         "benchmarks/data/prepare.tsv"
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/prepare.py"
 
@@ -37,16 +38,14 @@ rule train_queries:
     output:
         "results/data/train_queries.parquet",
     params:
-        max_per_task=config["score"].get("max_queries_per_task"),
-        seed=config["score"].get("seed", 42),
+        max_per_task=config["teacher"]["max_queries_per_task"],
+        seed=config["score"]["seed"],
         drop_held_out=True,
         code=fingerprint("llmr.tasks"),
     log:
         "logs/data/train_queries.log",
     benchmark:
         "benchmarks/data/train_queries.tsv"
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/subsample.py"
 
@@ -66,7 +65,5 @@ rule eval_queries:
         "logs/data/eval_queries.log",
     benchmark:
         "benchmarks/data/eval_queries.tsv"
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/subsample.py"

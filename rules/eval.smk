@@ -16,8 +16,6 @@ rule build_prompts:
         "logs/eval/prompts_{retriever}_{variant}.log",
     benchmark:
         "benchmarks/eval/prompts_{retriever}_{variant}.tsv"
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/build_prompts.py"
 
@@ -44,8 +42,6 @@ rule llm_eval:
     resources:
         mem_mb=6000,
         runtime=240,
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/llm_eval.py"
 
@@ -69,8 +65,6 @@ rule summary:
         "logs/eval/summary.log",
     benchmark:
         "benchmarks/eval/summary.tsv"
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/summary.py"
 
@@ -86,8 +80,6 @@ rule training_curves:
         "logs/eval/training_curves.log",
     benchmark:
         "benchmarks/eval/training_curves.tsv"
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/training_curves.py"
 
@@ -110,7 +102,5 @@ rule report_examples:
         "logs/eval/examples_{retriever}_{variant}.log",
     benchmark:
         "benchmarks/eval/examples_{retriever}_{variant}.tsv"
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/report_examples.py"

@@ -16,8 +16,6 @@ rule given_candidates:
         "logs/given/candidates.log",
     benchmark:
         "benchmarks/given/candidates.tsv"
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/import_given.py"
 

@@ -16,8 +16,6 @@ rule bm25_index:
         "logs/retrieval/bm25_index.log",
     benchmark:
         "benchmarks/retrieval/bm25_index.tsv"
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/bm25_index.py"
 
@@ -38,8 +36,6 @@ rule bm25_topk:
         "logs/retrieval/bm25_topk.log",
     benchmark:
         "benchmarks/retrieval/bm25_topk.tsv"
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/bm25_search.py"
 
@@ -63,8 +59,6 @@ rule dense_index:
     threads: 2
     resources:
         mem_mb=4000,
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/dense_index.py"
 
@@ -92,8 +86,6 @@ rule search_topk:
     benchmark:
         "benchmarks/retrieval/search_topk_round{round}.tsv"
     threads: 2
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/dense_search.py"
 
@@ -114,8 +106,6 @@ rule eval_candidates_bm25:
         "logs/eval/candidates_bm25.log",
     benchmark:
         "benchmarks/eval/candidates_bm25.tsv"
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/bm25_search.py"
 
@@ -141,7 +131,5 @@ rule eval_candidates_dense:
     benchmark:
         "benchmarks/eval/candidates_{dense}.tsv"
     threads: 2
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/dense_search.py"

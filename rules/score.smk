@@ -3,7 +3,7 @@
 
 
 scattergather:
-    llm_score=config["score"].get("shards", 1),
+    llm_score=config["score"]["shards"],
 
 
 rule llm_score:
@@ -19,10 +19,12 @@ rule llm_score:
         model=model_param(config["models"]["llm"]),
         shard=lambda wc: int(wc.scatteritem.split("-of-")[0]) - 1,
         n_shards=lambda wc: int(wc.scatteritem.split("-of-")[1]),
-        n_candidates=config["score"].get("n_candidates", 32),
-        seed=config["score"].get("seed", 42),
-        max_length=config["score"].get("max_length", 1024),
-        token_budget=config["score"].get("token_budget", 16384),
+        max_queries_per_task=config["score"]["max_queries_per_task"],
+        n_candidates=config["score"]["n_candidates"],
+        seed=config["score"]["seed"],
+        max_length=config["score"]["max_length"],
+        token_budget=config["score"]["token_budget"],
+        chunk_size=config["score"]["chunk_size"],
         code=fingerprint("llmr.score", "llmr.lm", "llmr.device"),
     log:
         "logs/score/round{round}/shard_{scatteritem}.log",
@@ -32,8 +34,6 @@ rule llm_score:
     resources:
         mem_mb=6000,
         runtime=240,
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/llm_score.py"
 
@@ -42,14 +42,12 @@ rule gather_scores:
     input:
         gather.llm_score("results/scores/round{{round}}/shard_{scatteritem}.parquet"),
     output:
-        protected("results/scores/round{round}.parquet"),
+        "results/scores/round{round}.parquet",
     params:
         code=fingerprint("llmr.score"),
     log:
         "logs/score/gather_round{round}.log",
     benchmark:
         "benchmarks/score/gather_round{round}.tsv"
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/gather_scores.py"

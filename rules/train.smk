@@ -4,19 +4,18 @@
 rule train_reward:
     input:
         scores=lambda wc: scores_upto(int(wc.r) - 1),
-        train="results/data/train.parquet",
         passages="results/data/passages.parquet",
         tasks="results/data/tasks.parquet",
         init=model_input(config["models"]["reward_init"]),
     output:
-        model=protected(directory("results/models/reward{r}")),
+        model=directory("results/models/reward{r}"),
         metrics="results/models/reward{r}.metrics.json",
     wildcard_constraints:
         r=r"[1-9]\d*",
     params:
         init_model=init_param(config["models"]["reward_init"]),
         hp=train_params("reward"),
-        code=fingerprint("llmr.reward", "llmr.groups", "llmr.encoder", "llmr.device"),
+        code=fingerprint("llmr.reward", "llmr.training", "llmr.groups", "llmr.device"),
     log:
         "logs/train/reward{r}.log",
     benchmark:
@@ -25,8 +24,6 @@ rule train_reward:
     resources:
         mem_mb=6000,
         runtime=240,
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/train_reward.py"
 
@@ -34,13 +31,16 @@ rule train_reward:
 rule reward_score:
     input:
         model=lambda wc: f"results/models/reward{int(wc.round) + 1}",
+        candidates=lambda wc: candidates_upto(int(wc.round)),
         scores=lambda wc: scores_upto(int(wc.round)),
         passages="results/data/passages.parquet",
     output:
         "results/teacher/round{round}.parquet",
     params:
-        max_length=config["reward"].get("max_length", 384),
-        code=fingerprint("llmr.reward", "llmr.groups", "llmr.encoder", "llmr.device"),
+        topk=config["teacher"]["topk"],
+        batch_size=config["teacher"]["batch_size"],
+        max_length=config["reward"]["max_length"],
+        code=fingerprint("llmr.reward", "llmr.pairs", "llmr.groups", "llmr.device"),
     log:
         "logs/train/reward_score_round{round}.log",
     benchmark:
@@ -48,8 +48,7 @@ rule reward_score:
     threads: 2
     resources:
         mem_mb=4000,
-    conda:
-        "../environment.yml"
+        runtime=240,
     script:
         "../workflow_scripts/reward_score.py"
 
@@ -57,19 +56,19 @@ rule reward_score:
 rule train_retriever:
     input:
         teacher=lambda wc: teacher_files(int(wc.r)),
-        train="results/data/train.parquet",
         passages="results/data/passages.parquet",
         tasks="results/data/tasks.parquet",
         init=model_input(config["models"]["encoder"]),
     output:
-        model=protected(directory("results/models/retriever{r}")),
+        model=directory("results/models/retriever{r}"),
         metrics="results/models/retriever{r}.metrics.json",
     wildcard_constraints:
         r=r"[1-9]\d*",
     params:
         init_model=init_param(config["models"]["encoder"]),
         hp=train_params("retriever", model_params()),
-        code=fingerprint("llmr.distill", "llmr.groups", "llmr.encoder", "llmr.device"),
+        code=fingerprint("llmr.distill", "llmr.training", "llmr.groups", "llmr.encoder",
+                         "llmr.device"),
     log:
         "logs/train/retriever{r}.log",
     benchmark:
@@ -78,22 +77,41 @@ rule train_retriever:
     resources:
         mem_mb=6000,
         runtime=240,
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/train_retriever.py"
 
 
-use rule train_retriever as train_epr with:
+# Ablation: LLM-R without the reward model (the retriever distilled from raw LLM scores).
+use rule train_retriever as train_llm_kd with:
     input:
         teacher=[scores_file(0)],
-        train="results/data/train.parquet",
         passages="results/data/passages.parquet",
         tasks="results/data/tasks.parquet",
         init=model_input(config["models"]["encoder"]),
     output:
-        model=protected(directory("results/models/epr")),
+        model=directory("results/models/llm_kd"),
+        metrics="results/models/llm_kd.metrics.json",
+    log:
+        "logs/train/llm_kd.log",
+    benchmark:
+        "benchmarks/train/llm_kd.tsv"
+
+
+# Baseline: EPR, a bi-encoder trained contrastively on LLM scores (no distillation).
+use rule train_retriever as train_epr with:
+    input:
+        teacher=[scores_file(0)],
+        passages="results/data/passages.parquet",
+        tasks="results/data/tasks.parquet",
+        init=model_input(config["models"]["encoder"]),
+    output:
+        model=directory("results/models/epr"),
         metrics="results/models/epr.metrics.json",
+    params:
+        init_model=init_param(config["models"]["encoder"]),
+        hp=train_params("epr", model_params({"kd_weight": 0.0, "contrastive_weight": 1.0})),
+        code=fingerprint("llmr.distill", "llmr.training", "llmr.groups", "llmr.encoder",
+                         "llmr.device"),
     log:
         "logs/train/epr.log",
     benchmark:
@@ -112,7 +130,7 @@ rule agreement:
         "results/eval/agreement_round{r}.csv",
     params:
         base_encoder=lambda wc, input: input.base or model_path(config["models"]["encoder"]),
-        heldback_fraction=config.get("heldback_fraction", 0.1),
+        heldback_fraction=config["heldback_fraction"],
         pooling=model_params()["pooling"],
         query_prefix=model_params()["query_prefix"],
         passage_prefix=model_params()["passage_prefix"],
@@ -122,8 +140,6 @@ rule agreement:
     benchmark:
         "benchmarks/eval/agreement_round{r}.tsv"
     threads: 2
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/agreement.py"
 
@@ -137,7 +153,5 @@ rule agreement_table:
         "logs/eval/agreement_table.log",
     benchmark:
         "benchmarks/eval/agreement_table.tsv"
-    conda:
-        "../environment.yml"
     script:
         "../workflow_scripts/concat_csv.py"

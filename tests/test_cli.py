@@ -1,27 +1,54 @@
-"""The llmr command: usage, dispatch errors, ad-hoc retrieval from a built index."""
+"""The llmr command: usage, version, per-command help, dispatch errors."""
 
 from __future__ import annotations
 
-from llmr.cli import main
-from llmr.index import build_index
-from llmr.io import read_parquet
+import pytest
+
+from llmr.api import retrieve_parser
+from llmr.bench_api import build_parser as bench_api_parser
+from llmr.cli import COMMANDS, main
 
 
 def test_usage_and_unknown_command(capsys):
     assert main(["--help"]) == 0
-    assert "llmr bench retrieve" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "retrieve" in out and "bench" in out
     assert main(["frobnicate"]) == 2
+    capsys.readouterr()
+    assert main(["bench", "--help"]) == 0
+    assert "queries/s of an exported retriever" in capsys.readouterr().out
 
 
-def test_retrieve_prints_top_k_from_the_pool(tmp_path, tiny_encoder, tiny_data, capsys):
-    index = tmp_path / "index"
-    build_index(encoder=tiny_encoder, passages=tiny_data["passages"], out_dir=str(index))
-    pool = read_parquet(tiny_data["passages"])
-    query = pool.contents.iloc[0].split("\n")[0]
-    assert main(["retrieve", "--index", str(index), "--passages", tiny_data["passages"],
-                 "--k", "2", query]) == 0
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if "\t" in ln]
-    assert len(lines) == 2
-    assert all(ln.split("\t")[1] in set(pool.id) for ln in lines)
-    scores = [float(ln.split("\t")[0]) for ln in lines]
-    assert scores == sorted(scores, reverse=True)
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("llmr ")
+
+
+@pytest.mark.parametrize("path", [("retrieve",), ("bench", "api")])
+def test_command_help(path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*path, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert f"llmr {' '.join(path)}" in out and "--k" in out
+
+
+@pytest.mark.parametrize("parser", [retrieve_parser(), bench_api_parser()])
+def test_every_option_has_help(parser):
+    for action in parser._actions:
+        assert action.help, action.dest
+
+
+def test_registered_commands_resolve():
+    import importlib
+
+    for target, _ in COMMANDS.values():
+        module, func = target.split(":")
+        assert callable(getattr(importlib.import_module(module), func)), target
+
+
+def test_retrieve_needs_an_export(tmp_path, capsys):
+    (tmp_path / "index.faiss").write_bytes(b"")  # an old-style index folder is not an export
+    assert main(["retrieve", str(tmp_path), "--query", "a question"]) == 2
+    err = capsys.readouterr().err
+    assert "not a retriever export" in err and "results/export/" in err

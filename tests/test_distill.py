@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 from transformers import AutoModel
@@ -12,7 +11,6 @@ from transformers import AutoModel
 from llmr.distill import (
     contrastive_loss,
     distill_loss,
-    fill_teacher,
     gather_with_grad,
     train_retriever,
 )
@@ -42,15 +40,18 @@ def test_kl_plus_contrastive_on_hand_toy():
         lt = [t - _lse(teacher[i]) for t in teacher[i]]
         ls = [x - _lse(s) for x in s]
         kl += sum(math.exp(a) * (a - b) for a, b in zip(lt, ls, strict=True)) / 2
-    # contrastive: query rows [q.P, q.Q (own masked)] -> own positive; positive rows likewise
+    # contrastive (the reference's formulation): one row per query over every passage of
+    # the batch, then positive->query, query->query, positive->positive (own items masked);
+    # the target is the query's own positive
     pos = [p[0][0], p[1][0]]
+    allp = [p[i][g] for i in range(2) for g in range(2)]
     con = 0.0
     for i in range(2):
-        row_q = [_dot(q[i], pos[j]) / T for j in range(2)]
-        row_q += [_dot(q[i], q[j]) / T for j in range(2) if j != i]
-        row_p = [_dot(pos[i], q[j]) / T for j in range(2)]
-        row_p += [_dot(pos[i], pos[j]) / T for j in range(2) if j != i]
-        con += (_lse(row_q) - row_q[i] + _lse(row_p) - row_p[i]) / 4
+        row = [_dot(q[i], x) / T for x in allp]
+        row += [_dot(pos[i], q[j]) / T for j in range(2) if j != i]
+        row += [_dot(q[i], q[j]) / T for j in range(2) if j != i]
+        row += [_dot(pos[i], pos[j]) / T for j in range(2) if j != i]
+        con += (_lse(row) - row[2 * i]) / 2
     total, kl_t, con_t = distill_loss(
         torch.tensor(q), torch.tensor(p), torch.tensor(teacher), temperature=T,
         contrastive_weight=w,
@@ -58,11 +59,14 @@ def test_kl_plus_contrastive_on_hand_toy():
     assert kl_t.item() == pytest.approx(kl, abs=1e-5)
     assert con_t.item() == pytest.approx(con, abs=1e-5)
     assert total.item() == pytest.approx(kl + w * con, abs=1e-5)
-    assert contrastive_loss(torch.tensor(q), torch.tensor(pos), T).item() == pytest.approx(con)
+    assert contrastive_loss(torch.tensor(q), torch.tensor(p), T).item() == pytest.approx(con)
+    # EPR: contrastive only
+    total, kl_t, _ = distill_loss(torch.tensor(q), torch.tensor(p), torch.tensor(teacher), T,
+                                  contrastive_weight=1.0, kd_weight=0.0)
+    assert total.item() == pytest.approx(con, abs=1e-5) and kl_t.item() == 0.0
 
 
-def test_fill_teacher_and_gather():
-    np.testing.assert_array_equal(fill_teacher(np.array([3.0, np.nan, 1.0])), [3.0, 1.0, 1.0])
+def test_gather_without_process_group_is_identity():
     x = torch.randn(3, 4)
     g, off = gather_with_grad(x)
     assert g is x and off == 0
@@ -78,7 +82,7 @@ def scored(tiny_data, tmp_path_factory):
 def test_train_retriever_tiny(tiny_data, tiny_encoder, scored, tmp_path):
     # LLM scores as teacher = the EPR ablation; reward-model teachers have the same format
     train_retriever(
-        [scored], tiny_data["train"], tiny_data["passages"], tiny_data["tasks"], tiny_encoder,
+        [scored], tiny_data["passages"], tiny_data["tasks"], tiny_encoder,
         str(tmp_path / "ret"), str(tmp_path / "ret.json"), max_length=48, steps=3,
         batch_size=4, lr=1e-3, save_steps=2,
     )  # fmt: skip

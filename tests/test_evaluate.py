@@ -42,6 +42,7 @@ def small(tiny_data, tmp_path):
 
 
 def _run(paths, tmp_path, tiny_lm, **kw):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     pred, met = str(tmp_path / "pred.parquet"), str(tmp_path / "metrics.json")
     evaluate(
         paths["prompts"],
@@ -116,3 +117,41 @@ def test_unknown_query_rejected(small, tmp_path, tiny_lm):
     prompts.to_parquet(small["prompts"], index=False)
     with pytest.raises(ValueError, match="not in"):
         _run(small, tmp_path, tiny_lm)
+
+
+def test_resume_after_kill_matches_uninterrupted_run(small, tmp_path, tiny_lm, monkeypatch):
+    """A crash after the first task: the rerun predicts only the rest, with equal outputs."""
+    from llmr import evaluate as ev
+
+    full_pred, full_met = _run(small, tmp_path / "full", tiny_lm, max_new_tokens=6)
+    real = ev._predict_task
+    calls: list[str] = []
+
+    def dies_on_second(lm, rows, *a, **k):
+        calls.append(rows["task_name"].iloc[0])
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")  # what kill -9 leaves: no outputs, a partial
+        return real(lm, rows, *a, **k)
+
+    monkeypatch.setattr(ev, "_predict_task", dies_on_second)
+    (tmp_path / "cut").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        _run(small, tmp_path / "cut", tiny_lm, max_new_tokens=6)
+    partial = tmp_path / "cut" / "pred.parquet.partial"
+    assert len(list(partial.glob("task-*.parquet"))) == 1
+    assert not (tmp_path / "cut" / "pred.parquet").exists()
+    first = calls[0]
+    calls.clear()
+    monkeypatch.setattr(ev, "_predict_task", lambda lm, rows, *a, **k: (
+        calls.append(rows["task_name"].iloc[0]) or real(lm, rows, *a, **k)))
+    pred, met = _run(small, tmp_path / "cut", tiny_lm, max_new_tokens=6)
+    assert first not in calls and len(calls) == 2  # only the unfinished tasks reran
+    pd.testing.assert_frame_equal(pred, full_pred)
+    assert met == full_met
+    assert not partial.exists()
+    # other settings: the checkpoint is not reused
+    partial.mkdir()
+    (partial / "identity.json").write_text('{"other": 1}')
+    calls.clear()
+    _run(small, tmp_path / "cut", tiny_lm, max_new_tokens=6)
+    assert len(calls) == 3

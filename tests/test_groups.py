@@ -7,12 +7,14 @@ import pandas as pd
 import pytest
 
 from llmr.groups import (
+    FILL_SCORE,
     GroupSampler,
     PassagePool,
     drop_reason,
     heldback_mask,
     load_scored,
     merge_scored,
+    negative_window,
     sample_group,
     synthetic_scores,
 )
@@ -34,33 +36,69 @@ def test_positive_from_top3_negatives_from_bottom16():
     assert seen_pos == {0, 1, 2}  # uniform over the top 3
 
 
+def test_negatives_never_top_candidates_when_few_are_scored():
+    # 12 candidates < pos_top + neg_bottom: the window is ranks 4..12, never a top-3 one
+    docs, scores = np.arange(12), -np.arange(12, dtype=float)
+    assert list(negative_window(12, 3, 16)) == list(range(3, 12))
+    assert list(negative_window(32, 3, 16)) == list(range(16, 32))  # the paper's bottom 16
+    for seed in range(300):
+        g, s = sample_group(docs, scores, np.random.default_rng(seed), n_negatives=7)
+        assert g[0] in (0, 1, 2)
+        assert not set(g[1:].tolist()) & {0, 1, 2}
+        assert len(set(g.tolist())) == 8
+
+
 def test_never_the_positive_and_determinism():
-    docs = np.array([5, 6, 7])
+    docs = np.array([5, 6, 7, 8, 9])
     for seed in range(50):
-        g, _ = sample_group(docs, np.array([3.0, 2.0, 1.0]), np.random.default_rng(seed), 2)
+        g, _ = sample_group(docs, np.array([5.0, 4.0, 3.0, 2.0, 1.0]),
+                            np.random.default_rng(seed), 2)
         assert g[0] not in g[1:]
+        assert set(g[1:].tolist()) == {8, 9}
     a = sample_group(DOCS, SCORES, np.random.default_rng(7), 7)
     b = sample_group(DOCS, SCORES, np.random.default_rng(7), 7)
     np.testing.assert_array_equal(a[0], b[0])
 
 
+def _pool(labels, tasks):
+    n = len(labels)
+    ids = [f"p{i}" for i in range(n)]
+    contents = [f"q{i}\n{lab}" for i, lab in enumerate(labels)]
+    return PassagePool(ids, contents, list(labels), list(tasks), {d: i for i, d in
+                       enumerate(ids)}, {})
+
+
 def test_same_label_removal_and_random_fill():
-    # pool of 30 passages; candidates 0..5; label "yes" for even, "no" for odd indices
+    # pool of 30 passages of task "t" (29: another task); label "yes" for even indices
     labels = ["yes" if i % 2 == 0 else "no" for i in range(30)]
-    docs, scores = np.arange(6), -np.arange(6, dtype=float)
+    pool = _pool(labels, ["t"] * 29 + ["u"])
+    docs, scores = np.arange(8), -np.arange(8, dtype=float)
     for seed in range(50):
         g, s = sample_group(
-            docs, scores, np.random.default_rng(seed), n_negatives=5, pool_labels=labels,
-            exclude_label="yes", exclude=frozenset({29}),
+            docs, scores, np.random.default_rng(seed), n_negatives=5, pool=pool,
+            same_label=("t", "yes"), exclude=frozenset({28}),
         )  # fmt: skip
         negs = g[1:]
-        assert all(labels[d] == "no" for d in negs)  # same-label negatives removed
-        from_cands = [d for d in negs if d < 6]
-        fill = [d for d in negs if d >= 6]
-        # odd candidates other than the positive: at most 3 available, rest filled
-        assert len(from_cands) <= 3 and len(fill) == 5 - len(from_cands)
-        assert 29 not in g and g[0] not in negs and len(set(g.tolist())) == 6
-        assert np.all(np.isnan(s[1 + len(from_cands) :])) and not np.isnan(s[0])
+        assert all(labels[d] == "no" or d == 29 for d in negs)  # same-task same-label removed
+        from_cands = [d for d in negs if d < 8]
+        fill = [d for d in negs if d >= 8]
+        # window ranks 3..7; odd ones (3, 5, 7) are negatives, the rest is random fill
+        assert set(from_cands) <= {3, 5, 7} and len(fill) == 5 - len(from_cands)
+        assert not set(fill) & {0, 1, 2}  # a fill passage is never a top candidate
+        assert 28 not in g and g[0] not in negs and len(set(g.tolist())) == 6
+        np.testing.assert_array_equal(s[1 + len(from_cands):], FILL_SCORE)
+        assert s[0] > FILL_SCORE
+
+
+def test_same_label_filter_applies_to_the_query_task_only():
+    # candidates 3..7 carry the query's label; 3 and 4 come from another task
+    labels = ["yes"] * 10
+    pool = _pool(labels, ["t", "t", "t", "u", "u", "t", "t", "t", "t", "t"])
+    docs, scores = np.arange(8), -np.arange(8, dtype=float)
+    for seed in range(20):
+        g, _ = sample_group(docs, scores, np.random.default_rng(seed), n_negatives=2,
+                            pool=pool, same_label=("t", "yes"))
+        assert set(g[1:].tolist()) == {3, 4}
 
 
 def test_filters():
@@ -109,7 +147,9 @@ def test_sampler_removes_same_label_for_classification(tiny_data, scored):
         docs, _ = s.group(qi, epoch=0)
         assert not set(docs.tolist()) & tr.self_idx[qi]
         if tr.is_cls[qi]:
-            assert all(pool.labels[d] != tr.golds[qi] for d in docs[1:])
+            task = tr.frame["task_name"].iat[qi]
+            assert all(pool.labels[d] != tr.golds[qi] or pool.tasks[d] != task
+                       for d in docs[1:])
     np.testing.assert_array_equal(s.group(0, 3)[0], s.group(0, 3)[0])
     assert sorted(s.order(1)) == list(range(len(tr)))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -21,9 +22,15 @@ def test_ruff_clean():
 
 
 def test_snakemake_lint_clean():
+    """Clean but for the one expected finding: jobs run in the one project environment, so
+    no rule names a conda env or container (README "One environment for every job")."""
     proc = subprocess.run([_tool("snakemake"), "--lint"], cwd=REPO, capture_output=True,
                           text=True)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    out = proc.stdout + proc.stderr
+    findings = set(re.findall(r"^\s+\* (.+?):?$", out, re.M))
+    expected = {"Specify a conda environment or container for each rule."}
+    assert findings <= expected, out[-4000:]
+    assert proc.returncode == 0 or findings, out[-4000:]  # a failure that is not a lint
 
 
 def test_every_rule_has_log_and_benchmark():

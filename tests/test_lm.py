@@ -95,17 +95,15 @@ def test_constrained_decode_every_label_reachable(fp32_lm, monkeypatch):
     labels = ["good", "good bad", "stone river anchor", "A"]
     for target in labels:
         seq = lm.encode_continuations(tok, [target + "\n"])[0]
-        calls = []
 
-        def head(model, h, seq=seq, calls=calls):
+        def head(model, h, seq=seq):  # every position prefers the target's earlier tokens
             logits = torch.zeros(h.shape[0], len(tok))
-            logits[:, seq[len(calls)]] = 10.0
-            calls.append(1)
+            for d, t in reversed(list(enumerate(seq))):
+                logits[:, t] = 10.0 - d
             return logits
 
         monkeypatch.setattr(lm, "_head_logits", head)
         assert lm.constrained_decode(model, tok, ["Which is the tiger?\n"], labels) == [target]
-        assert len(calls) == len(seq)
 
 
 def test_constrained_decode_matches_naive_argmax(fp32_lm):
@@ -132,34 +130,77 @@ def test_constrained_decode_matches_naive_argmax(fp32_lm):
                 break
 
 
+def naive_generate(model, tok, prompt: str, max_new: int) -> str:
+    """One row, full recompute per step: no newline-led token first, stop at a newline."""
+    _, lead = lm.newline_tokens(tok)
+    ids = lm.encode_contexts(tok, [prompt])[0]
+    gen: list[int] = []
+    for step in range(max_new):
+        with torch.no_grad():
+            logits = model(torch.tensor([ids + gen])).logits[0, -1].clone()
+        if step == 0:
+            logits[lead] = -float("inf")
+        t = int(logits.argmax())
+        if t == tok.eos_token_id:
+            break
+        gen.append(t)
+        if "\n" in tok.decode(gen):
+            break
+    return tok.decode(gen).split("\n")[0].strip()
+
+
+GEN_PROMPTS = ["Repeat: the player scored\n", "Which is the tiger?\n", "The apple was",
+               "Repeat: the player scored\nplayer scored\n\n" * 3 + "Repeat: the goal\n"]
+
+
 def test_greedy_generate_matches_naive_and_stops_at_newline(fp32_lm):
     model, tok = fp32_lm
-    prompts = ["Repeat: the player scored\n", "Which is the tiger?\n", "The apple was"]
-    got = lm.greedy_generate(model, tok, prompts, max_new_tokens=12, token_budget=40)
-    nl = lm.encode_continuations(tok, ["\n"])[0][0]
-    for p, g in zip(prompts, got, strict=True):
-        ids = lm.encode_contexts(tok, [p])[0]
-        gen: list[int] = []
-        for _ in range(12):
-            with torch.no_grad():
-                t = int(model(torch.tensor([ids + gen])).logits[0, -1].argmax())
-            if t == tok.eos_token_id:
-                break
-            gen.append(t)
-            if "\n" in tok.decode(gen):
-                break
-        assert g == tok.decode(gen).split("\n")[0].strip()
+    got = lm.greedy_generate(model, tok, GEN_PROMPTS, max_new_tokens=12, token_budget=40)
+    for p, g in zip(GEN_PROMPTS, got, strict=True):
+        assert g == naive_generate(model, tok, p, 12)
         assert "\n" not in g
-    # force a newline after two tokens: generation must stop there
+
+
+def test_greedy_generate_skips_a_leading_newline(fp32_lm):
+    """A model that always prefers a newline still answers: not at the first step."""
+    model, tok = fp32_lm
+    nl = lm.encode_continuations(tok, ["\n"])[0][0]
     head = model.get_output_embeddings()
     old = head.bias
     bias = torch.zeros(len(tok))
     bias[nl] = 1000.0
     head.bias = torch.nn.Parameter(bias)
     try:
-        assert lm.greedy_generate(model, tok, prompts) == [""] * 3
+        got = lm.greedy_generate(model, tok, GEN_PROMPTS[:3], max_new_tokens=8)
+        want = [naive_generate(model, tok, p, 8) for p in GEN_PROMPTS[:3]]
     finally:
         head.bias = old
+    assert got == want
+    assert all(g for g in got)  # one token, then the newline: never an empty answer
+
+
+def test_every_decoding_path_matches_generate_and_naive_scoring(fp32_lm):
+    """The fast paths against the reference-style loop (``model.generate`` per batch with a
+    prefix trie / begin-suppressed newline, each option as its own sequence)."""
+    from llmr import bench_eval
+
+    model, tok = fp32_lm
+    prompts = CTX[:2] + GEN_PROMPTS
+    labels = ["good", "bad", "good bad", "stone river anchor"]
+    assert lm.constrained_decode(model, tok, prompts, labels, token_budget=64) == (
+        bench_eval.reference_constrained(model, tok, prompts, labels, batch_size=3))
+    assert lm.greedy_generate(model, tok, prompts, max_new_tokens=10, token_budget=64) == (
+        bench_eval.reference_generate(model, tok, prompts, max_new_tokens=10, batch_size=3))
+    options = [["good", "bad"], ["tiger", "stone river", "A"], ["x"], ["player scored", "goal"],
+               ["an apple", "pear"], ["goal", "the goal kicked"]]
+    got = lm.score_options(model, tok, prompts, options, token_budget=64)
+    ref = bench_eval.reference_options(model, tok, prompts, options, batch_size=3)
+    for g, r in zip(got, ref, strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+    short = lm.score_options(model, tok, prompts, options, max_length=8)
+    ref = bench_eval.reference_options(model, tok, prompts, options, max_length=8)
+    for g, r in zip(short, ref, strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
 
 
 def test_load_errors(tmp_path, tiny_encoder):

@@ -155,3 +155,44 @@ def test_bad_method(toy, tmp_path):
         _build(toy, tmp_path, method="oracle")
     with pytest.raises(ValueError):
         _build(toy, tmp_path, method="random", variant="weird")
+
+
+def test_task_filter_fills_up_to_k_with_penalised_other_task(toy, tmp_path):
+    """Too few same-task candidates among the 5·k: the best other-task ones fill up (the
+    reference's -100 penalty), so the prompt still has k demonstrations."""
+    df = _build(toy, tmp_path, method="retrieved", candidates=toy["cands"], k=3,
+                n_retrieve_factor=5)
+    # q2 (task B): candidates [b2, a1, b1] -> same task [b2, b1], fill [a1 - 100]
+    assert df.loc["q2", "demo_ids"] == ["a1", "b1", "b2"]  # best last
+    assert df.loc["q2", "demo_scores"] == [2.0 - 100.0, 1.0, 3.0]
+    assert df.loc["q2", "demo_task_match"] == pytest.approx(2 / 3)
+    # q1 (task A) has 3 same-task candidates: no fill-up needed
+    assert df.loc["q1", "demo_ids"] == ["a3", "a2", "a1"]
+
+
+def test_task_filter_always_yields_k_when_the_pool_has_them(toy, tmp_path):
+    for k in (1, 2, 3, 4):
+        df = _build(toy, tmp_path, method="retrieved", candidates=toy["cands"], k=k,
+                    n_retrieve_factor=5)
+        have = {"q1": 5, "q2": 3}  # retrieved candidates besides the query itself
+        for q, n in have.items():
+            assert len(df.loc[q, "demo_ids"]) == min(k, n)
+
+
+def test_kmeans_ordered_by_similarity_from_index_encoder(toy, tmp_path, tiny_encoder):
+    """The pipeline passes only the index folder: queries are embedded with its encoder."""
+    from llmr.encoder import load_encoder
+    from llmr.index import build_index, encode
+
+    build_index(tiny_encoder, toy["passages"], str(tmp_path / "idx"))
+    emb = str(tmp_path / "idx" / "embeddings.npy")
+    df = _build(toy, tmp_path, method="kmeans", k=2, embeddings=emb)
+    model, tok = load_encoder(tiny_encoder)
+    q = encode(model, tok, ["qa", "qb"])
+    p = np.load(emb)
+    pos = {pid: i for i, pid in enumerate(["a1", "a2", "a3", "a4", "b1", "b2"])}
+    for qi, qid in enumerate(["q1", "q2"]):
+        ids, scores = df.loc[qid, "demo_ids"], df.loc[qid, "demo_scores"]
+        want = [float(p[pos[i]] @ q[qi]) for i in ids]
+        np.testing.assert_allclose(scores, want, rtol=1e-4, atol=1e-5)
+        assert list(scores) == sorted(scores)  # most similar last

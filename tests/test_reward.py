@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, TrainerCallback
 
-from llmr import reward
+from llmr import reward, training
 from llmr.groups import synthetic_scores
 from llmr.io import read_json, read_parquet, write_parquet
 
@@ -26,7 +26,7 @@ def scored(tiny_data, tmp_path_factory):
 
 def _train(tiny_data, tiny_encoder, scores, out, **kw):
     reward.train_reward(
-        [scores], tiny_data["train"], tiny_data["passages"], tiny_data["tasks"], tiny_encoder,
+        [scores], tiny_data["passages"], tiny_data["tasks"], tiny_encoder,
         str(out / "rm"), str(out / "rm.json"), **{**TINY, **kw},
     )  # fmt: skip
     return read_json(out / "rm.json")
@@ -61,15 +61,34 @@ def test_train_reward_tiny(trained):
     assert not (out / "rm.ckpt").exists()  # checkpoints removed after success
 
 
-def test_reward_score_table(trained, tiny_data, scored):
+def test_teacher_covers_every_query_and_topk_candidates(trained, tiny_data, scored, tmp_path):
+    """The teacher labels the top ``topk`` candidates of EVERY query of the candidate files
+    (LLM-scored or not) plus every LLM-scored pair."""
     out, _ = trained
-    reward.reward_score(str(out / "rm"), [scored, scored], tiny_data["passages"],
-                        str(out / "teacher.parquet"), max_length=48)  # fmt: skip
-    t, s = read_parquet(out / "teacher.parquet"), read_parquet(scored)
-    assert list(t.columns) == [*s.columns]
-    assert t["doc_ids"].tolist() == s["doc_ids"].tolist()  # union of identical files
-    assert all(np.isfinite(v).all() and len(v) == 16 for v in t["doc_scores"])
-    assert len(t) == len(s)  # held-back and held-out queries included
+    s = read_parquet(scored)
+    # candidates for every training query: 10 pool passages each (a different order)
+    train = read_parquet(tiny_data["train"])
+    pool_ids = read_parquet(tiny_data["passages"])["id"].tolist()
+    cand = train.copy()
+    cand["doc_ids"] = [[d for d in pool_ids[i:] + pool_ids[:i] if d != q][:10]
+                       for i, q in enumerate(train["query_id"])]
+    cand["doc_scores"] = [list(np.linspace(1, 0, 10)) for _ in range(len(cand))]
+    write_parquet(pd.DataFrame(cand), tmp_path / "cand.parquet")
+    scored_part = s.iloc[:5]
+    write_parquet(pd.DataFrame(scored_part), tmp_path / "scores.parquet")
+    reward.reward_score(str(out / "rm"), [str(tmp_path / "cand.parquet")], tiny_data["passages"],
+                        str(tmp_path / "teacher.parquet"), topk=4,
+                        scores=[str(tmp_path / "scores.parquet")], max_length=48)
+    t = read_parquet(tmp_path / "teacher.parquet").set_index("query_id")
+    assert set(t.index) == set(train["query_id"])  # every training query
+    for qid, docs in zip(cand["query_id"], cand["doc_ids"], strict=True):
+        extra = []
+        if qid in set(scored_part["query_id"]):
+            row = scored_part.set_index("query_id").loc[qid]
+            extra = [d for d in row["doc_ids"] if d not in docs[:4]]
+        assert list(t.loc[qid, "doc_ids"]) == docs[:4] + extra
+        assert np.isfinite(t.loc[qid, "doc_scores"]).all()
+        assert len(t.loc[qid, "doc_scores"]) == len(t.loc[qid, "doc_ids"])
 
 
 class _Interrupt(TrainerCallback):
@@ -80,12 +99,12 @@ class _Interrupt(TrainerCallback):
 
 def test_resume_after_interruption(tiny_data, tiny_encoder, scored, tmp_path, monkeypatch):
     ref = _train(tiny_data, tiny_encoder, scored, tmp_path / "ref")
-    monkeypatch.setattr(reward, "EXTRA_CALLBACKS", [_Interrupt()])
+    monkeypatch.setattr(training, "EXTRA_CALLBACKS", [_Interrupt()])
     with pytest.raises(KeyboardInterrupt):
         _train(tiny_data, tiny_encoder, scored, tmp_path / "run")
     assert (tmp_path / "run" / "rm.ckpt" / "checkpoint-2").is_dir()
     assert not (tmp_path / "run" / "rm").exists()
-    monkeypatch.setattr(reward, "EXTRA_CALLBACKS", [])
+    monkeypatch.setattr(training, "EXTRA_CALLBACKS", [])
     m = _train(tiny_data, tiny_encoder, scored, tmp_path / "run")
     assert m["resumed_from"].endswith("checkpoint-2") and m["steps"] == 4
     # same data and RNG state after resuming: the loss curve matches an uninterrupted run

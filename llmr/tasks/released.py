@@ -19,12 +19,34 @@ def _find(root: Path, stem: str) -> Path:
     raise FileNotFoundError(f"{root}: no {stem}.jsonl.gz or {stem}.jsonl")
 
 
+def _check_types(rec: dict, where: str) -> None:
+    """RecordError naming the field when a released record has a field of the wrong type."""
+    def bad(field: str, want: str) -> RecordError:
+        return RecordError(f"{where}: '{field}' must be {want}, got "
+                           f"{type(rec[field]).__name__} {str(rec[field])[:40]!r}")
+
+    for f in ("query", "task_name"):
+        if not isinstance(rec[f], str):
+            raise bad(f, "a string")
+    if isinstance(rec["query_id"], bool) or not isinstance(rec["query_id"], str | int):
+        raise bad("query_id", "a string or an integer")
+    scalar = (str, int, float)
+    ans = rec["answers"]
+    if not (isinstance(ans, scalar) or isinstance(ans, list) and all(
+            isinstance(a, scalar) for a in ans)):
+        raise bad("answers", "a list of strings")
+    opts = rec["options"]
+    if not (isinstance(opts, list) and all(isinstance(o, scalar) for o in opts)):
+        raise bad("options", 'a list of strings ([""] or [] when not multiple choice)')
+
+
 def read_examples(path: Path, tasks: set[str] | None = None) -> pd.DataFrame:
     """Read and validate task examples; RecordError names the file and record."""
     rows = []
     for n, rec in enumerate(iter_jsonl(path), 1):
         where = f"{path}: record {n} (query_id={rec.get('query_id', '?')})"
         require_fields(rec, EXAMPLE_FIELDS, where)
+        _check_types(rec, where)
         if tasks is not None and rec["task_name"] not in tasks:
             continue
         answers = rec["answers"] if isinstance(rec["answers"], list) else [rec["answers"]]
@@ -74,8 +96,14 @@ def load_released(
     max_test: int | None,
     seed: int,
 ):
-    """Read a released-format suite: returns (train, test, passages, meta)."""
+    """Read a released-format suite: returns (train, test, passages, meta).
+
+    The paper's tasks take their type, label words and metric from the task definitions
+    (``llmr.tasks.original``); other tasks are inferred from their examples (generation
+    tasks are then scored by exact match), unless ``task_types`` names them.
+    """
     from llmr.tasks import infer_task_type
+    from llmr.tasks.original import paper_task_meta
 
     root = Path(source_dir)
     wanted = set(tasks)
@@ -93,6 +121,10 @@ def load_released(
     meta = {}
     for t in tasks:
         sub = train[train.task_name == t]
+        paper = paper_task_meta(t)
+        if paper is not None and t not in task_types:
+            meta[t] = paper  # a paper task: its type, label words and metric from the table
+            continue
         if t in task_types:
             ttype = task_types[t]
             labels = sorted({a[0] for a in sub.answers}) if ttype == CLASSIFICATION else []

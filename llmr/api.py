@@ -1,0 +1,537 @@
+"""Exported retrievers: a self-contained folder, the ``Retriever`` API and ``llmr retrieve``.
+
+An export folder (``FORMAT_VERSION`` 1) holds everything needed to retrieve on another machine:
+
+- ``manifest.json``: format name and version, retriever name, kind (dense / bm25) and round,
+  pooling, query and passage prefixes, query max length, the evaluation's ``k`` and
+  ``n_retrieve_factor``, task names, config and code fingerprints, that retriever's rows of
+  the evaluation summary, and the sha256 of every file;
+- ``passages.parquet``: the pool (``id``, ``contents``, ``task_name``), in index row order;
+- ``index/``: dense: ``index.faiss``, ``ids.json``, ``meta.json``; BM25: bm25s's files,
+  ``params.json`` and ``ids.json``;
+- ``encoder/`` (dense only): the encoder's config, tokenizer and weight files.
+
+``Retriever.load(path)`` checks all of it (format, version, ids against the pool) and
+``Retriever.retrieve`` / ``Retriever.prompt`` then select demonstrations exactly as the
+evaluation does: ``n_retrieve_factor``·k candidates, optionally filtered to a task, best
+first; prompts use ``llmr.prompts.format_prompt`` with the most relevant demonstration last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from llmr.io import PASSAGE_FIELDS, atomic_path, read_json, read_parquet, write_json
+
+log = logging.getLogger(__name__)
+
+FORMAT = "llmr-retriever"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+POOL_FILE = "passages.parquet"
+INDEX_DIR = "index"
+ENCODER_DIR = "encoder"
+DENSE_INDEX_FILES = ("index.faiss", "ids.json", "meta.json")
+# files of an encoder checkpoint that are copied (the same set llmr.index fingerprints)
+_ENCODER_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
+
+
+# a query: its text, or an example record with "query" (+ "answers", "options")
+Query = str | Mapping[str, Any]
+
+
+class ExportError(ValueError):
+    """A folder that is not a usable retriever export; the message says why."""
+
+
+# ---------------------------------------------------------------- export
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _checksums(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` except the manifest, keyed by relative path."""
+    return {
+        str(p.relative_to(root)): _sha256(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+
+
+def _retriever_round(name: str) -> int | None:
+    return int(name[4:]) if name.startswith("llmr") and name[4:].isdigit() else None
+
+
+def _summary_rows(summary: str | None, name: str) -> list[dict[str, Any]]:
+    """Rows of the evaluation summary CSV whose ``retriever`` is ``name`` (NaN → None)."""
+    if not summary:
+        return []
+    df = pd.read_csv(summary)
+    rows = df[df["retriever"].astype(str) == name].to_dict("records")
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        for r in rows
+    ]
+
+
+def _copy_encoder(encoder: str, dst: Path) -> None:
+    """Copy a local checkpoint's model and tokenizer files; save a hub model with save_pretrained."""
+    src = Path(encoder)
+    dst.mkdir()
+    if src.is_dir():
+        files = [p for p in src.iterdir() if p.is_file() and p.suffix in _ENCODER_SUFFIXES]
+        if not any(p.name == "config.json" for p in files):
+            raise ExportError(f"{encoder}: no config.json; not a model folder")
+        for p in files:
+            shutil.copy2(p, dst / p.name)
+        return
+    from llmr.encoder import load_encoder
+
+    model, tok = load_encoder(encoder, device="cpu")
+    model.save_pretrained(dst)
+    tok.save_pretrained(dst)
+
+
+def export_retriever(
+    out_dir: str,
+    name: str,
+    index: str,
+    passages: str,
+    tasks: str,
+    encoder: str | None = None,
+    summary: str | None = None,
+    pooling: str = "mean",
+    query_prefix: str = "",
+    passage_prefix: str = "",
+    k: int = 8,
+    n_retrieve_factor: int = 5,
+    config_fingerprint: str = "",
+    code_fingerprint: str = "",
+) -> None:
+    """Copy a built index (dense or BM25), its encoder and the pool into a self-contained folder.
+
+    ``index`` is ``results/index/<name>``; a dense export also needs ``encoder`` (the folder
+    or hub id the index was built with). The index's recorded pooling, passage prefix,
+    encoder fingerprint and passage ids are checked against the arguments and ``passages``.
+    """
+    from llmr.bm25 import PARAMS_FILE, check_ids, ids_fingerprint, read_passages
+    from llmr.index import encoder_fingerprint
+
+    pool = read_passages(passages)
+    ids = pool["id"].astype(str).tolist()
+    src = Path(index)
+    if (src / "index.faiss").exists():
+        kind = "dense"
+        meta = read_json(src / "meta.json")
+        if read_json(src / "ids.json") != ids:
+            raise ExportError(f"{index}: ids.json does not list the passages of {passages}")
+        check_ids(index, meta["ids_sha1"], pool)
+        if meta["pooling"] != pooling:
+            raise ExportError(f"{index}: built with {meta['pooling']} pooling, not {pooling}")
+        if meta.get("passage_prefix", "") != passage_prefix:
+            raise ExportError(f"{index}: built with passage prefix {meta.get('passage_prefix')!r}, "
+                              f"not {passage_prefix!r}")
+        if encoder is None:
+            raise ExportError(f"{index}: a dense index needs its encoder to be exported")
+        fp = encoder_fingerprint(encoder)
+        if not fp.startswith("hub:") and fp != meta["encoder_fingerprint"]:
+            raise ExportError(f"{index}: built with encoder {meta['encoder']}, not {encoder} "
+                              "(checkpoint fingerprints differ)")
+        settings = {"pooling": pooling, "query_prefix": query_prefix,
+                    "passage_prefix": passage_prefix, "max_length": int(meta["max_length"]),
+                    "index_type": meta["index_type"], "dim": int(meta["dim"])}
+    elif (src / PARAMS_FILE).exists():
+        kind = "bm25"
+        params = read_json(src / PARAMS_FILE)
+        check_ids(index, params["ids_sha1"], pool)
+        settings = {key: params.get(key) for key in ("k1", "b", "method", "stopwords", "stemmer")}
+    else:
+        raise ExportError(f"{index}: neither a FAISS index (index.faiss) nor a BM25 index "
+                          f"({PARAMS_FILE})")
+
+    tdf = read_parquet(tasks)
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "retriever": name,
+        "kind": kind,
+        "round": _retriever_round(name),
+        **settings,
+        "k": int(k),
+        "n_retrieve_factor": int(n_retrieve_factor),
+        "n_passages": len(pool),
+        "ids_sha1": ids_fingerprint(ids),
+        "tasks": [str(t) for t in tdf["task_name"]],
+        "held_out_tasks": [str(t) for t, h in zip(tdf["task_name"], tdf["held_out"], strict=True)
+                           if h],
+        "config_fingerprint": config_fingerprint,
+        "code_fingerprint": code_fingerprint,
+        "metrics": _summary_rows(summary, name),
+    }
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        pool[list(PASSAGE_FIELDS)].to_parquet(tmp / POOL_FILE, index=False)
+        if kind == "dense":
+            (tmp / INDEX_DIR).mkdir()
+            for f in DENSE_INDEX_FILES:
+                shutil.copy2(src / f, tmp / INDEX_DIR / f)
+            _copy_encoder(str(encoder), tmp / ENCODER_DIR)
+            manifest["encoder_fingerprint"] = encoder_fingerprint(str(tmp / ENCODER_DIR))
+        else:
+            shutil.copytree(src, tmp / INDEX_DIR)
+            write_json(ids, tmp / INDEX_DIR / "ids.json")
+        manifest["files"] = _checksums(tmp)
+        write_json(manifest, tmp / MANIFEST)
+    log.info("exported %s retriever %s (%d passages) to %s", kind, name, len(pool), out_dir)
+
+
+# ---------------------------------------------------------------- loading and retrieval
+
+
+@dataclass(frozen=True)
+class Demonstration:
+    """One retrieved demonstration: pool id, its text, its task and the retriever's score."""
+
+    id: str
+    contents: str
+    task_name: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The manifest of an export folder; raises ExportError for anything else."""
+    root = Path(path)
+    if not root.is_dir():
+        raise ExportError(f"{path}: no such folder (expected a retriever export)")
+    mpath = root / MANIFEST
+    if not mpath.is_file():
+        raise ExportError(f"{path}: not a retriever export (no {MANIFEST}); build one with "
+                          "`snakemake results/export/<retriever>`")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ExportError(f"{mpath}: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ExportError(f"{mpath}: not an llmr retriever manifest (format is not {FORMAT!r})")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ExportError(f"{mpath}: format version {manifest.get('format_version')!r}; this "
+                          f"llmr reads version {FORMAT_VERSION} (re-export with this version)")
+    missing = [f for f in manifest.get("files", {}) if not (root / f).is_file()]
+    if missing:
+        raise ExportError(f"{path}: incomplete export, missing {missing[:5]}")
+    return manifest
+
+
+def few_shot_prompt(query: str, demos: Sequence[Demonstration]) -> str:
+    """The evaluation's prompt for ``query`` from demonstrations ordered best first."""
+    from llmr.prompts import format_prompt
+
+    return format_prompt([d.contents for d in reversed(demos)], query)
+
+
+class Retriever:
+    """A loaded export: ``retrieve`` demonstrations or ready few-shot ``prompt`` s for queries.
+
+    Dense exports encode queries on ``device`` (CUDA when visible, else CPU) and search the
+    FAISS index on the CPU; BM25 exports need no model.
+    """
+
+    def __init__(self, path: Path, manifest: dict[str, Any], pool: pd.DataFrame,
+                 search_fn, tasks: list[str]):
+        self.path = path
+        self.manifest = manifest
+        self.pool = pool
+        self.tasks = tasks
+        self._search = search_fn  # (queries, n) -> (indices (Q, n) int64 -1 padded, scores)
+        self._ids = pool["id"].tolist()
+        self._contents = pool["contents"].astype(str).tolist()
+        self._tasks = pool["task_name"].astype(str).tolist()
+        self._id_to_row = {pid: i for i, pid in enumerate(self._ids)}
+
+    # -- loading
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None, verify: bool = False) -> Retriever:
+        """Load an export folder; ``verify`` also checks every file's sha256.
+
+        Raises ExportError (a ValueError) for a folder that is not an export, a manifest of
+        another format version, missing or altered files, or an index whose ids differ from
+        the pool's.
+        """
+        from llmr.bm25 import ids_fingerprint
+        from llmr.records import content_hash
+
+        root = Path(path)
+        manifest = read_manifest(root)
+        if verify:
+            bad = [f for f, h in manifest["files"].items() if _sha256(root / f) != h]
+            if bad:
+                raise ExportError(f"{path}: files changed since export: {bad[:5]}")
+        pool = read_parquet(root / POOL_FILE)
+        pool["id"] = pool["id"].astype(str)
+        ids = pool["id"].tolist()
+        index_ids = read_json(root / INDEX_DIR / "ids.json")
+        if index_ids != ids or ids_fingerprint(ids) != manifest["ids_sha1"]:
+            raise ExportError(f"{path}: the index's passage ids differ from {POOL_FILE}")
+        pool["_hash"] = [content_hash(c) for c in pool["contents"]]
+        if manifest["kind"] == "dense":
+            search_fn = cls._dense_search(root, manifest, len(pool), device)
+        elif manifest["kind"] == "bm25":
+            search_fn = cls._bm25_search(root, len(pool))
+        else:
+            raise ExportError(f"{path}: unknown retriever kind {manifest['kind']!r}")
+        tasks = sorted(set(pool["task_name"].astype(str)))
+        return cls(root, manifest, pool, search_fn, tasks)
+
+    @staticmethod
+    def _dense_search(root: Path, manifest: dict, n_pool: int, device: str | None):
+        from llmr.encoder import load_encoder
+        from llmr.index import encode, faiss_topk, load_index
+
+        index, _ = load_index(str(root / INDEX_DIR))
+        if index.ntotal != n_pool:
+            raise ExportError(f"{root}: FAISS index holds {index.ntotal} vectors, pool {n_pool}")
+        model, tok = load_encoder(str(root / ENCODER_DIR), device=device)
+        if model.config.hidden_size != index.d:
+            raise ExportError(f"{root}: encoder dimension {model.config.hidden_size} differs "
+                              f"from the index's {index.d}")
+
+        def search(queries: list[str], n: int, batch_size: int = 64):
+            q = encode(model, tok, queries, manifest["query_prefix"], manifest["pooling"],
+                       manifest["max_length"], batch_size)
+            return faiss_topk(index, q, n)
+
+        return search
+
+    @staticmethod
+    def _bm25_search(root: Path, n_pool: int):
+        from llmr.bm25 import load_index
+
+        index = load_index(str(root / INDEX_DIR))
+        if index.n_passages != n_pool:
+            raise ExportError(f"{root}: BM25 index holds {index.n_passages} passages, "
+                              f"pool {n_pool}")
+
+        def search(queries: list[str], n: int, batch_size: int = 64):
+            return index.topk(queries, n)
+
+        return search
+
+    # -- retrieval
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["retriever"])
+
+    def _check(
+        self, queries: Sequence[Query], k: int | None, task: str | Sequence[str | None] | None
+    ) -> tuple[pd.DataFrame, int]:
+        """Validated queries as an examples table (``task_name`` = the filter task or None)."""
+        if isinstance(queries, str | Mapping) or not isinstance(queries, Sequence):
+            raise TypeError("queries must be a list of strings (for one query: [query])")
+        texts, answers, options = [], [], []
+        for i, q in enumerate(queries):
+            rec = q if isinstance(q, Mapping) else {"query": q}
+            text = rec.get("query")
+            if not isinstance(text, str):
+                raise TypeError(f"query {i} is {type(text if isinstance(q, Mapping) else q).__name__}"
+                                ", not str")
+            if not text.strip():
+                raise ValueError(f"query {i} is empty")
+            texts.append(text)
+            answers.append([str(a) for a in rec.get("answers") or []])
+            options.append([str(o) for o in rec.get("options") or []])
+        k = int(self.manifest["k"]) if k is None else k
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        if k > len(self.pool):
+            raise ValueError(f"k={k} is larger than the pool ({len(self.pool)} passages)")
+        tasks = [task] * len(texts) if task is None or isinstance(task, str) else list(task)
+        if len(tasks) != len(texts):
+            raise ValueError(f"{len(tasks)} task names for {len(texts)} queries")
+        unknown = sorted({str(t) for t in tasks if t is not None and t not in self.tasks})
+        if unknown:
+            raise ValueError(f"unknown task name(s) {unknown}; this pool has {self.tasks}")
+        qdf = pd.DataFrame({"query_id": [str(i) for i in range(len(texts))], "query": texts,
+                            "answers": answers, "options": options, "task_name": tasks})
+        return qdf, k
+
+    def retrieve(
+        self,
+        queries: Sequence[Query],
+        k: int | None = None,
+        task: str | Sequence[str | None] | None = None,
+        batch_size: int = 64,
+    ) -> list[list[Demonstration]]:
+        """Top-k demonstrations per query, best first (Q lists of at most k).
+
+        As in the evaluation, ``n_retrieve_factor``·k candidates are retrieved and, when
+        ``task`` names the query's task (one name for all, or one per query), filtered to
+        that task. ``k`` defaults to the evaluation's k. A query is a string, or an example
+        record (``query``, ``answers``, ``options``) whose own demonstration is then left
+        out, as the pipeline does for test queries. BM25 returns only passages sharing a
+        word with the query, so a query may get fewer than k.
+        """
+        from llmr.bm25 import candidates_table, self_exclusions
+        from llmr.prompts import _retrieved_demos
+
+        qdf, k = self._check(queries, k, task)
+        factor = int(self.manifest["n_retrieve_factor"])
+        n = min(factor * k, len(self.pool))
+        out: list[list[Demonstration]] = []
+        for start in range(0, len(qdf), batch_size):
+            batch = qdf.iloc[start : start + batch_size].reset_index(drop=True)
+            exclude = (self_exclusions(batch, self.pool)
+                       if any(len(a) for a in batch["answers"]) else None)
+            extra = max((len(e) for e in exclude), default=0) if exclude else 0
+            idx, scores = self._search(batch["query"].tolist(), min(n + extra, len(self.pool)),
+                                       batch_size)
+            cands = candidates_table(batch, self._ids, idx, scores, n, exclude)
+            cand = {q: (ids, sc) for q, ids, sc in
+                    zip(cands["query_id"], cands["doc_ids"], cands["doc_scores"], strict=True)}
+            for _, row in batch.iterrows():
+                variant = "no_filter" if row["task_name"] is None else "task_filter"
+                rows, sc = _retrieved_demos(row, cand, self._id_to_row, self.pool, k, variant,
+                                            factor)
+                out.append([Demonstration(self._ids[r], self._contents[r], self._tasks[r], s)
+                            for r, s in zip(rows, sc, strict=True)])
+        return out
+
+    def prompts(
+        self,
+        queries: Sequence[Query],
+        k: int | None = None,
+        task: str | Sequence[str | None] | None = None,
+        batch_size: int = 64,
+    ) -> list[str]:
+        """Few-shot prompts in the evaluation's layout (most relevant demonstration last)."""
+        demos = self.retrieve(queries, k, task, batch_size)
+        return [few_shot_prompt(q if isinstance(q, str) else q["query"], ds)
+                for q, ds in zip(queries, demos, strict=True)]
+
+    def prompt(self, query: Query, k: int | None = None, task: str | None = None) -> str:
+        """The few-shot prompt for one query (see :meth:`prompts`)."""
+        return self.prompts([query], k, task)[0]
+
+    def __repr__(self) -> str:
+        return (f"Retriever({self.name!r}, kind={self.manifest['kind']!r}, "
+                f"passages={len(self.pool)}, path={str(self.path)!r})")
+
+
+# ---------------------------------------------------------------- llmr retrieve
+
+
+def _decode(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ValueError(f"{where}: not valid UTF-8 (byte 0x{data[e.start]:02x} on line {line})"
+                         ) from None
+
+
+def parse_input(text: str, where: str) -> list[dict[str, Any]]:
+    """Query records from input lines: a JSON object with ``query`` (and optional ``task``,
+    ``id``) or, for a line not starting with ``{``, the query text itself. Blank lines skip."""
+    records = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{where}: line {lineno}: malformed JSON ({e.msg})") from None
+            if not isinstance(rec, dict) or not isinstance(rec.get("query"), str):
+                raise ValueError(f"{where}: line {lineno}: needs a string field \"query\"")
+        else:
+            rec = {"query": line}
+        rec.setdefault("id", str(len(records)))
+        records.append(rec)
+    return records
+
+
+def retrieve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="llmr retrieve",
+        description="Demonstrations (or ready few-shot prompts) for queries, from an exported "
+                    "retriever (results/export/<retriever>). Queries come from --query, "
+                    "--input, or stdin: one per line, as text or as a JSON object with "
+                    "\"query\" (and optional \"task\", \"id\").",
+    )
+    p.add_argument("path", help="export folder, e.g. results/export/llmr1")
+    p.add_argument("--query", action="append", default=[],
+                   help="a query text (repeat for several)")
+    p.add_argument("--input", help="file of queries (JSON lines or plain lines); '-' = stdin")
+    p.add_argument("--k", type=int, default=None,
+                   help="demonstrations per query (default: the evaluation's k)")
+    p.add_argument("--task", default=None,
+                   help="keep only demonstrations of this task (a record's \"task\" overrides)")
+    p.add_argument("--format", choices=("jsonl", "prompt"), default="jsonl",
+                   help="jsonl: one JSON object per query with its demonstrations and prompt; "
+                        "prompt: the raw prompts, separated by a line '---' when several")
+    p.add_argument("--batch-size", type=int, default=64, help="queries encoded per batch")
+    p.add_argument("--device", default=None, help="torch device for the encoder (default: auto)")
+    p.add_argument("--verify", action="store_true", help="check every file's sha256 first")
+    return p
+
+
+def retrieve_main(argv: list[str]) -> int:
+    """``llmr retrieve``: print demonstrations or prompts; exit status 2 on bad input."""
+    parser = retrieve_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.query and args.input:
+            raise ValueError("give --query or --input, not both")
+        if args.query:
+            records = [{"query": q, "id": str(i)} for i, q in enumerate(args.query)]
+        else:
+            if args.input in (None, "-"):
+                if args.input is None and sys.stdin.isatty():
+                    raise ValueError("no queries: give --query, --input or pipe them on stdin")
+                records = parse_input(_decode(sys.stdin.buffer.read(), "stdin"), "stdin")
+            else:
+                data = Path(args.input).read_bytes()
+                records = parse_input(_decode(data, args.input), args.input)
+            if not records:
+                raise ValueError("no queries in the input")
+        retriever = Retriever.load(args.path, device=args.device, verify=args.verify)
+        queries = [r["query"] for r in records]
+        tasks = [r.get("task", args.task) for r in records]
+        demos = retriever.retrieve(queries, args.k, tasks, args.batch_size)
+    except (ValueError, TypeError, OSError) as e:
+        print(f"llmr retrieve: error: {e}", file=sys.stderr)
+        return 2
+    out = sys.stdout
+    for i, (rec, ds) in enumerate(zip(records, demos, strict=True)):
+        prompt = few_shot_prompt(rec["query"], ds)
+        if args.format == "prompt":
+            out.write(("---\n" if i else "") + prompt)
+        else:
+            out.write(json.dumps({"id": rec["id"], "query": rec["query"], "task": tasks[i],
+                                  "demonstrations": [d.to_dict() for d in ds],
+                                  "prompt": prompt}, ensure_ascii=False) + "\n")
+    out.flush()
+    return 0
+

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Seed replicates of one experiment: run the workflow once per training seed, each in its own
+# folder, reusing what does not depend on the training seed (resources, data, BM25, round-0
+# LLM scores, the evaluations of untrained retrievers), then combine them with `llmr seeds`.
+#
+#   scripts/seed_replicates.sh CONFIG OUTDIR [N_SEEDS=3] [extra snakemake args...]
+#
+# OUTDIR/seed0 runs first and in full; seeds 1..N-1 start from copies of its seed-independent
+# artifacts (mtimes kept, so Snakemake sees them as up to date). The combined tables go to
+# OUTDIR/combined (seeds.md, seeds.csv, summary_seed_mean.csv).
+set -euo pipefail
+config=$(realpath "$1"); out=$(realpath -m "$2"); n=${3:-3}
+shift $(( $# < 3 ? $# : 3 ))  # what remains goes to snakemake
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cores=${CORES:-2}
+run() {  # run SEED_DIR SEED [snakemake args...]
+    local dir=$1 seed=$2; shift 2
+    (cd "$repo" && snakemake --snakefile "$repo/Snakefile" --directory "$dir" --cores "$cores" \
+        --configfile "$config" --config training_seed="$seed" "$@")
+}
+mkdir -p "$out/seed0"
+run "$out/seed0" 0 "$@"
+shared=(resources results/data results/index/bm25 results/index/base results/candidates/round0.parquet
+        results/candidates/round0.trec results/scores/round0.parquet results/eval/zero_shot
+        results/eval/random results/eval/bm25 results/eval/base results/eval/gold_label
+        results/eval/kmeans)
+dirs=("$out/seed0")
+for s in $(seq 1 $((n - 1))); do
+    d="$out/seed$s"; mkdir -p "$d/results/eval" "$d/results/index" "$d/results/candidates" \
+        "$d/results/scores"
+    for p in "${shared[@]}"; do
+        [ -e "$out/seed0/$p" ] && [ ! -e "$d/$p" ] && cp -a "$out/seed0/$p" "$d/$p"
+    done
+    run "$d" "$s" "$@"
+    dirs+=("$d")
+done
+(cd "$repo" && llmr seeds "${dirs[@]}" --out "$out/combined")

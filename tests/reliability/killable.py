@@ -1,0 +1,75 @@
+"""Run one pipeline stage in a child process that kills itself with SIGKILL (kill -9) at a
+chosen point: the N-th model call of LLM scoring or the end of training step N.
+
+Usage: ``python killable.py STAGE KILL_AT KWARGS_JSON`` with STAGE one of score, reward,
+retriever, evaluate. Used by test_resume.py; not a test module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+
+def _die() -> None:
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main(stage: str, kill_at: int, kwargs: dict) -> None:
+    if stage == "score":
+        from llmr import lm, score
+
+        real, calls = lm.score_continuations, []
+
+        def killing(*a, **k):
+            calls.append(1)
+            if len(calls) == kill_at:
+                _die()
+            return real(*a, **k)
+
+        lm.score_continuations = killing
+        score.score_shard(**kwargs)
+    elif stage in ("reward", "retriever"):
+        from transformers import TrainerCallback
+
+        from llmr import training
+
+        class KillAtStep(TrainerCallback):
+            def on_step_end(self, args, state, control, **kw):
+                if state.global_step == kill_at:
+                    _die()
+
+        training.EXTRA_CALLBACKS[:] = [KillAtStep()]
+        if stage == "reward":
+            from llmr.reward import train_reward
+
+            train_reward(**kwargs)
+        else:
+            from llmr.distill import train_retriever
+
+            train_retriever(**kwargs)
+    elif stage == "evaluate":
+        from llmr import evaluate, lm
+
+        calls = []
+        for name in ("score_options", "constrained_decode", "greedy_generate"):
+            real = getattr(lm, name)
+
+            def killing(*a, _real=real, **k):
+                calls.append(1)
+                if len(calls) == kill_at:
+                    _die()
+                return _real(*a, **k)
+
+            setattr(lm, name, killing)
+        evaluate.evaluate(**kwargs)
+    else:
+        raise SystemExit(f"unknown stage {stage!r}")
+    print("finished without being killed")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]))

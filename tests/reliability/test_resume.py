@@ -1,0 +1,181 @@
+"""Kill -9 and resume: a stage killed mid-run (a child process sends itself SIGKILL at a fixed
+point, so nothing gets to clean up) and then rerun gives the same result as an uninterrupted
+run (CPU, fp32, fixed seed), and redoes only the unfinished work."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from llmr import device, lm, score
+from llmr.groups import synthetic_scores
+from llmr.io import read_json, read_parquet, write_parquet
+
+KILLABLE = Path(__file__).with_name("killable.py")
+
+
+@pytest.fixture(autouse=True)
+def fp32(monkeypatch):
+    monkeypatch.setenv("LLMR_CPU_BF16", "0")
+    device.cpu_has_native_bf16.cache_clear()
+    yield
+    device.cpu_has_native_bf16.cache_clear()
+
+
+def run_killed(stage: str, kill_at: int, **kwargs) -> None:
+    """Run ``stage`` in a child process that SIGKILLs itself at ``kill_at``; check it died."""
+    proc = subprocess.run([sys.executable, str(KILLABLE), stage, str(kill_at),
+                           json.dumps(kwargs)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stdout, proc.stderr[-3000:])
+    assert "finished without being killed" not in proc.stdout
+
+
+# ------------------------------------------------------------------------------ LLM scoring
+
+
+@pytest.fixture(scope="module")
+def cands(tiny_data, tmp_path_factory):
+    train = read_parquet(tiny_data["train"])
+    pool = list(read_parquet(tiny_data["passages"])["id"])
+    rng = np.random.default_rng(0)
+    train["doc_ids"] = [[pool[i] for i in rng.choice(len(pool), 6, replace=False)]
+                        for _ in range(len(train))]
+    train["doc_scores"] = [list(np.linspace(1, 0, 6)) for _ in range(len(train))]
+    path = str(tmp_path_factory.mktemp("cands") / "round0.parquet")
+    write_parquet(train, path)
+    return path
+
+
+def test_llm_scoring_resumes_after_kill(tiny_data, tiny_lm, cands, tmp_path, monkeypatch):
+    kw = dict(candidates=cands, passages=tiny_data["passages"], tasks=tiny_data["tasks"],
+              model=tiny_lm, n_candidates=4, chunk_size=16, seed=3)
+    ref_out = tmp_path / "ref.parquet"
+    score.score_shard(out=str(ref_out), **kw)
+    ref = read_parquet(str(ref_out))
+    n_chunks = -(-sum(map(len, ref.doc_ids)) // 16)
+    assert n_chunks >= 5
+
+    out = tmp_path / "run.parquet"
+    run_killed("score", 3, out=str(out), **kw)  # killed in its 3rd chunk: 2 chunks flushed
+    assert not out.exists()
+    partial = sorted(p.name for p in Path(f"{out}.partial").glob("chunk-*.parquet"))
+    assert partial == ["chunk-000000.parquet", "chunk-000001.parquet"]
+
+    calls = []
+    real = lm.score_continuations
+    monkeypatch.setattr(lm, "score_continuations",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    score.score_shard(out=str(out), **kw)
+    assert len(calls) == n_chunks - 2  # only the unfinished chunks reach the model
+    got = read_parquet(str(out))
+    assert got.query_id.tolist() == ref.query_id.tolist()
+    assert got.doc_ids.tolist() == ref.doc_ids.tolist()
+    np.testing.assert_array_equal(np.concatenate(got.doc_scores.tolist()),
+                                  np.concatenate(ref.doc_scores.tolist()))
+    assert not Path(f"{out}.partial").exists()
+
+
+# ------------------------------------------------------------------------------ training
+
+
+@pytest.fixture(scope="module")
+def llm_scores(tiny_data, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("scores") / "round0.parquet")
+    synthetic_scores(tiny_data["train"], tiny_data["passages"], tiny_data["tasks"], out)
+    return out
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    files = sorted(folder.glob("*.safetensors"))
+    assert files, f"{folder}: no safetensors weights"
+    out: dict[str, torch.Tensor] = {}
+    for f in files:
+        out.update(load_file(str(f)))
+    return out
+
+
+TRAIN = dict(max_length=48, steps=5, batch_size=4, lr=1e-3, save_steps=2, seed=7)
+
+
+@pytest.mark.parametrize("stage", ["reward", "retriever"])
+def test_training_resumes_after_kill(stage, tiny_data, tiny_encoder, llm_scores, tmp_path):
+    from llmr.distill import train_retriever
+    from llmr.reward import train_reward
+
+    train = train_reward if stage == "reward" else train_retriever
+    first = "scores" if stage == "reward" else "teacher"
+    extra = {"n_negatives": 3}
+
+    def kwargs(folder: Path) -> dict:
+        return {first: [llm_scores], "passages": tiny_data["passages"],
+                "tasks": tiny_data["tasks"], "init_model": tiny_encoder,
+                "out_dir": str(folder / "model"), "metrics_out": str(folder / "m.json"),
+                **TRAIN, **extra}
+
+    train(**kwargs(tmp_path / "ref"))
+    ref = read_json(tmp_path / "ref" / "m.json")
+
+    run = tmp_path / "run"
+    run_killed(stage, 3, **kwargs(run))  # killed after step 3; checkpoint-2 is on disk
+    assert not (run / "model").exists() and not (run / "m.json").exists()
+    assert (run / "model.ckpt" / "checkpoint-2").is_dir()
+
+    train(**kwargs(run))
+    got = read_json(run / "m.json")
+    assert got["resumed_from"].endswith("checkpoint-2") and got["steps"] == TRAIN["steps"]
+    assert [s for s, _ in got["loss_curve"]] == [s for s, _ in ref["loss_curve"]]
+    np.testing.assert_allclose([v for _, v in got["loss_curve"]],
+                               [v for _, v in ref["loss_curve"]], rtol=1e-5, atol=1e-6)
+    a, b = _weights(run / "model"), _weights(tmp_path / "ref" / "model")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    assert not (run / "model.ckpt").exists()
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+def test_evaluation_resumes_after_kill(tiny_data, tiny_lm, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from llmr.evaluate import evaluate
+    from llmr.prompts import build_prompts
+
+    test = read_parquet(tiny_data["test"]).groupby("task_name").head(3)
+    test_path, prompts = str(tmp_path / "test.parquet"), str(tmp_path / "prompts.parquet")
+    write_parquet(test, test_path)
+    build_prompts(test_path, tiny_data["passages"], tiny_data["tasks"], prompts,
+                  method="random", k=2)
+
+    def kwargs(folder: Path) -> dict:
+        return dict(prompts=prompts, test=test_path, tasks=tiny_data["tasks"], model=tiny_lm,
+                    out_predictions=str(folder / "pred.parquet"),
+                    out_metrics=str(folder / "metrics.json"), max_new_tokens=6,
+                    retriever="random", variant="task_filter")
+
+    evaluate(**kwargs(tmp_path / "ref"))
+    run = tmp_path / "run"
+    run_killed("evaluate", 2, **kwargs(run))  # killed in its second task's model call
+    assert not (run / "pred.parquet").exists() and not (run / "metrics.json").exists()
+    assert len(list((run / "pred.parquet.partial").glob("task-*.parquet"))) == 1
+
+    names = ("score_options", "constrained_decode", "greedy_generate")
+    calls = []
+    for name in names:
+        real = getattr(lm, name)
+        monkeypatch.setattr(lm, name, lambda *a, _r=real, **k: calls.append(1) or _r(*a, **k))
+    evaluate(**kwargs(run))
+    assert len(calls) == 2  # the finished task is taken from the partial folder
+    pd.testing.assert_frame_equal(read_parquet(str(run / "pred.parquet")),
+                                  read_parquet(str(tmp_path / "ref" / "pred.parquet")))
+    assert read_json(run / "metrics.json") == read_json(tmp_path / "ref" / "metrics.json")
+    assert not (run / "pred.parquet.partial").exists()

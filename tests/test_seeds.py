@@ -1,0 +1,54 @@
+"""Seed replicates: seed-averaged predictions and per-seed deltas (llmr.seeds)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llmr.seeds import combine_seeds
+from test_report import _run, _tasks
+
+
+def _seed_dir(tmp_path, name, bm25, learned):
+    d = tmp_path / name
+    for retriever, scores in (("bm25", bm25), ("llmr1", learned)):
+        out = d / "results" / "eval" / retriever / "task_filter"
+        out.mkdir(parents=True)
+        met, pred = _run(tmp_path, retriever, f"task_filter_{name}", scores)
+        shutil.copy(met, out / "metrics.json")
+        shutil.copy(pred, out / "predictions.parquet")
+        # _run names the variant after the folder; restore the real one
+        m = pd.read_json(out / "metrics.json", typ="series")
+        m["variant"] = "task_filter"
+        (out / "metrics.json").write_text(m.to_json())
+    return str(d)
+
+
+def test_seed_average_and_per_seed_deltas(tmp_path):
+    rng = np.random.default_rng(0)
+    bm25 = {t: rng.integers(0, 2, 40).astype(float).tolist() for t in ("t1", "t2")}
+    bm25["t3"] = rng.random(10).tolist()
+    # seed 0 is perfect, seed 1 equals bm25: the seed mean is halfway
+    perfect = {t: [1.0] * len(v) for t, v in bm25.items()}
+    dirs = [_seed_dir(tmp_path, "s0", bm25, perfect), _seed_dir(tmp_path, "s1", bm25, bm25)]
+    tasks = _tasks(tmp_path)
+    seeds = combine_seeds(dirs, tasks, str(tmp_path / "out"), n_boot=200)
+    avg = pd.read_csv(tmp_path / "out" / "summary_seed_mean.csv")
+    t1 = avg[(avg.retriever == "llmr1") & (avg.task == "t1") & (avg.metric == "accuracy")]
+    assert t1["value"].iat[0] == pytest.approx(100 * (1 + np.mean(bm25["t1"])) / 2)
+    d = seeds[(seeds.retriever == "llmr1") & (seeds.task == "mean_held_in")
+              & (seeds.metric == "delta_vs_bm25")].set_index("seed")["value"]
+    assert d[1] == pytest.approx(0.0) and d[0] > 0
+    md = (tmp_path / "out" / "seeds.md").read_text()
+    assert "2 training seeds" in md and "CI > 0 in every seed" in md and "| no |" in md
+
+
+def test_missing_predictions_in_a_seed_are_an_error(tmp_path):
+    bm25 = {"t1": [1.0, 0.0], "t2": [0.0, 1.0], "t3": [0.5]}
+    dirs = [_seed_dir(tmp_path, "s0", bm25, bm25),
+            _seed_dir(tmp_path, "s1", bm25, {"t1": [1.0], "t2": [0.0, 1.0], "t3": [0.5]})]
+    with pytest.raises(ValueError, match="missing in some seed"):
+        combine_seeds(dirs, _tasks(tmp_path), str(tmp_path / "out"), n_boot=10)
