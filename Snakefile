@@ -46,8 +46,8 @@ localrules:
 wildcard_constraints:
     round=r"\d+",
     retriever="|".join(["zero_shot", "random", "bm25", "base", "kmeans", "gold_label", "epr", "llm_kd", r"llmr\d+",
-                        *EVAL.get("extra_retrievers", {})]),
-    dense="|".join(["base", "epr", "llm_kd", r"llmr\d+", *EVAL.get("extra_retrievers", {})]),
+                        *EVAL["extra_retrievers"]]),
+    dense="|".join(["base", "epr", "llm_kd", r"llmr\d+", *EVAL["extra_retrievers"]]),
     variant="task_filter|no_filter",
     model="|".join(OFFLINE) or "none",
 

@@ -17,7 +17,11 @@ Metrics, averaged over queries (``n`` = queries counted):
 - ``ndcg@3``: the LLM scores become graded relevance by rank: the LLM's best candidate
   gets relevance 3, the 2nd 2, the 3rd 1, all others 0 (and 0 for any candidate with a
   penalised score <= -100); gain = 2^rel - 1, discount 1/log2(1 + position); ties in a
-  scorer's ranking keep candidate order. Queries without any relevant candidate are skipped.
+  scorer's ranking keep candidate order. Queries without any relevant candidate are skipped;
+- ``top1``: the fraction of queries whose top candidate under the scorer is one the LLM
+  ranks best (its highest score).
+
+Every metric is reported over all held-back queries (``task`` = ``all``) and per task.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from llmr.reward import load_reward_model, reward_query_text, score_pairs
 log = logging.getLogger(__name__)
 
 NDCG_K = 3
-COLUMNS = ["round", "scorer", "metric", "value", "n"]
+COLUMNS = ["round", "scorer", "metric", "value", "n", "task"]
 
 
 def rank_relevance(llm: np.ndarray, k: int = NDCG_K) -> np.ndarray:
@@ -72,6 +76,13 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
     return float(spearmanr(a, b).statistic)
+
+
+def top1(scores: np.ndarray, llm: np.ndarray) -> float:
+    """1.0 if the scorer's top candidate (first on ties) has the LLM's best score, else 0."""
+    if len(llm) == 0:
+        return float("nan")
+    return float(llm[int(np.argmax(np.asarray(scores, dtype=np.float64)))] >= np.max(llm))
 
 
 def _split(flat: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
@@ -172,16 +183,23 @@ def agreement(
         )
 
     rows = []
+    tasks = [str(t) for t in df["task_name"]]
     for name, per_query in scorers.items():
-        sp, nd = [], []
-        for s, l_ in zip(per_query, llm, strict=False):
+        per: dict[str, dict[str, list[float]]] = {}
+        for s, l_, t in zip(per_query, llm, tasks, strict=False):
             if s is None:
                 continue
-            sp.append(spearman(np.asarray(s, dtype=np.float64), l_))
-            nd.append(ndcg_at_k(s, rank_relevance(l_)))
-        for metric, vals in (("spearman", sp), (f"ndcg@{NDCG_K}", nd)):
-            v = [x for x in vals if not math.isnan(x)]
-            rows.append([round, name, metric, float(np.mean(v)) if v else float("nan"), len(v)])
+            s = np.asarray(s, dtype=np.float64)
+            vals = {"spearman": spearman(s, l_), f"ndcg@{NDCG_K}": ndcg_at_k(s, rank_relevance(l_)),
+                    "top1": top1(s, l_)}
+            for key in ("all", t):
+                for metric, x in vals.items():
+                    per.setdefault(key, {}).setdefault(metric, []).append(x)
+        for key in ["all", *sorted(set(tasks))]:
+            for metric in ("spearman", f"ndcg@{NDCG_K}", "top1"):
+                v = [x for x in per.get(key, {}).get(metric, []) if not math.isnan(x)]
+                rows.append([round, name, metric, float(np.mean(v)) if v else float("nan"),
+                             len(v), key])
     table = pd.DataFrame(rows, columns=COLUMNS)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)

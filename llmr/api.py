@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from llmr.io import PASSAGE_FIELDS, atomic_path, read_json, read_parquet, write_json
+from llmr.io import EXAMPLE_FIELDS, PASSAGE_FIELDS, atomic_path, read_json, read_parquet, write_json
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +243,19 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
+class _ColumnLookup:
+    """``.at[row, column]`` over plain lists: the pool lookups of ``prompts._retrieved_demos``
+    without pandas' per-call cost (about 100 µs per ``DataFrame.at`` here, 80 per query)."""
+
+    def __init__(self, df: pd.DataFrame):
+        self._cols = {c: df[c].tolist() for c in df.columns}
+        self.at = self
+
+    def __getitem__(self, key: tuple[int, str]) -> Any:
+        row, col = key
+        return self._cols[col][row]
+
+
 def few_shot_prompt(query: str, demos: Sequence[Demonstration]) -> str:
     """The evaluation's prompt for ``query`` from demonstrations ordered best first."""
     from llmr.prompts import format_prompt
@@ -268,6 +281,7 @@ class Retriever:
         self._contents = pool["contents"].astype(str).tolist()
         self._tasks = pool["task_name"].astype(str).tolist()
         self._id_to_row = {pid: i for i, pid in enumerate(self._ids)}
+        self._lookup = _ColumnLookup(pool[["_hash", "task_name"]])
 
     # -- loading
 
@@ -346,8 +360,8 @@ class Retriever:
 
     def _check(
         self, queries: Sequence[Query], k: int | None, task: str | Sequence[str | None] | None
-    ) -> tuple[pd.DataFrame, int]:
-        """Validated queries as an examples table (``task_name`` = the filter task or None)."""
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Validated queries as example records (``task_name`` = the filter task or None)."""
         if isinstance(queries, str | Mapping) or not isinstance(queries, Sequence):
             raise TypeError("queries must be a list of strings (for one query: [query])")
         texts, answers, options = [], [], []
@@ -373,9 +387,10 @@ class Retriever:
         unknown = sorted({str(t) for t in tasks if t is not None and t not in self.tasks})
         if unknown:
             raise ValueError(f"unknown task name(s) {unknown}; this pool has {self.tasks}")
-        qdf = pd.DataFrame({"query_id": [str(i) for i in range(len(texts))], "query": texts,
-                            "answers": answers, "options": options, "task_name": tasks})
-        return qdf, k
+        records = [{"query_id": str(i), "query": q, "answers": a, "options": o, "task_name": t}
+                   for i, (q, a, o, t) in enumerate(zip(texts, answers, options, tasks,
+                                                        strict=True))]
+        return records, k
 
     def retrieve(
         self,
@@ -396,24 +411,31 @@ class Retriever:
         from llmr.bm25 import candidates_table, self_exclusions
         from llmr.prompts import _retrieved_demos
 
-        qdf, k = self._check(queries, k, task)
+        records, k = self._check(queries, k, task)
         factor = int(self.manifest["n_retrieve_factor"])
         n = min(factor * k, len(self.pool))
         out: list[list[Demonstration]] = []
-        for start in range(0, len(qdf), batch_size):
-            batch = qdf.iloc[start : start + batch_size].reset_index(drop=True)
-            exclude = (self_exclusions(batch, self.pool)
-                       if any(len(a) for a in batch["answers"]) else None)
-            extra = max((len(e) for e in exclude), default=0) if exclude else 0
-            idx, scores = self._search(batch["query"].tolist(), min(n + extra, len(self.pool)),
-                                       batch_size)
-            cands = candidates_table(batch, self._ids, idx, scores, n, exclude)
-            cand = {q: (ids, sc) for q, ids, sc in
-                    zip(cands["query_id"], cands["doc_ids"], cands["doc_scores"], strict=True)}
-            for _, row in batch.iterrows():
+        for start in range(0, len(records), batch_size):
+            batch = records[start : start + batch_size]
+            if any(len(r["answers"]) for r in batch):  # example records: the pipeline's path
+                bdf = pd.DataFrame(batch, columns=list(EXAMPLE_FIELDS))
+                exclude = self_exclusions(bdf, self.pool)
+                extra = max((len(e) for e in exclude), default=0)
+                idx, scores = self._search(bdf["query"].tolist(),
+                                           min(n + extra, len(self.pool)), batch_size)
+                cands = candidates_table(bdf, self._ids, idx, scores, n, exclude)
+                cand = {q: (ids, sc) for q, ids, sc in zip(
+                    cands["query_id"], cands["doc_ids"], cands["doc_scores"], strict=True)}
+            else:  # nothing to exclude: the valid hits (row >= 0), best first
+                idx, scores = self._search([r["query"] for r in batch], n, batch_size)
+                cand = {r["query_id"]: ([self._ids[i] for i in idx[j] if i >= 0],
+                                        [float(v) for i, v in zip(idx[j], scores[j], strict=True)
+                                         if i >= 0])
+                        for j, r in enumerate(batch)}
+            for row in batch:
                 variant = "no_filter" if row["task_name"] is None else "task_filter"
-                rows, sc = _retrieved_demos(row, cand, self._id_to_row, self.pool, k, variant,
-                                            factor)
+                rows, sc = _retrieved_demos(row, cand, self._id_to_row, self._lookup, k,
+                                            variant, factor)
                 out.append([Demonstration(self._ids[r], self._contents[r], self._tasks[r], s)
                             for r, s in zip(rows, sc, strict=True)])
         return out

@@ -176,6 +176,19 @@ def build_workload(data_dir: str, per_task: int, k: int = 8, seed: int = 0) -> l
     return work
 
 
+def shared_prefix_tokens(seqs: Sequence[Sequence[int]]) -> int:
+    """Tokens a cross-prompt prefix cache could skip: sum over prompts (sorted) of the
+    longest common prefix with the previous prompt."""
+    ordered = sorted(tuple(s) for s in seqs)
+    total = 0
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        n = 0
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        total += n
+    return total
+
+
 def run_llmr(model, tok, work: list[dict], max_length: int, max_new_tokens: int,
              token_budget: int) -> list[list]:
     """Predictions of llmr's paths per task (option index, label or text), and seconds."""
@@ -222,7 +235,9 @@ def run(model_path: str, data_dir: str, per_task: int, k: int = 8, token_budget:
     work = build_workload(data_dir, per_task, k)
     model, tok = lm.load_causal_lm(model_path, device="cpu", dtype=precision)
     n_prompts = sum(len(w["prompts"]) for w in work)
-    prompt_tokens = sum(len(x) for w in work for x in lm.encode_contexts(tok, w["prompts"]))
+    encoded = [x for w in work for x in lm.encode_contexts(tok, w["prompts"])]
+    prompt_tokens = sum(len(x) for x in encoded)
+    shared = shared_prefix_tokens(encoded)
     lm.newline_tokens(tok)  # one-off vocabulary scan, shared by both paths
     warm = [dict(w, prompts=w["prompts"][:2], options=w["options"][:2]) for w in work]
     run_llmr(model, tok, warm, max_length, max_new_tokens, token_budget)
@@ -255,6 +270,8 @@ def run(model_path: str, data_dir: str, per_task: int, k: int = 8, token_budget:
         "token_budget": token_budget,
         "reference_batch_size": batch_size,
         "prompt_tokens": prompt_tokens,
+        "shared_prefix_tokens": shared,
+        "shared_prefix_fraction": shared / max(prompt_tokens, 1),
         "reference_seconds": t_ref,
         "llmr_seconds": t_fast,
         "reference_prompts_per_s": n_prompts / t_ref,
@@ -268,7 +285,8 @@ def run(model_path: str, data_dir: str, per_task: int, k: int = 8, token_budget:
         "bf16_matmul_gflops": bf16,
         "fp32_matmul_gflops": fp32,
         "parameters": n_params,
-        "fraction_of_bf16_peak": 2 * n_params * prompt_tokens / t_fast / (bf16 * 1e9),
+        "peak_gflops": max(bf16, fp32),
+        "fraction_of_bf16_peak": 2 * n_params * prompt_tokens / t_fast / (max(bf16, fp32) * 1e9),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }

@@ -70,13 +70,12 @@ def model_fingerprint(model: str) -> str:
     return h.hexdigest()[:16]
 
 
-def scorer_identity(model: str, max_length: int, device: str | None = None) -> dict:
+def scorer_identity(model: str, max_length: int, device: str | None = None,
+                    precision: str = "auto") -> dict:
     """What determines a pair's LLM score (besides the pair itself)."""
-    import torch
+    from llmr.device import precision_dtype
 
-    from llmr.device import autocast_dtype, pick_device
-
-    dtype = autocast_dtype(device or pick_device()) or torch.float32
+    dtype = precision_dtype(precision, device)
     return {
         "model": str(model),
         "fingerprint": model_fingerprint(model),
@@ -215,6 +214,7 @@ def score_shard(
     held_out_ok: bool = False,
     compile: bool | None = None,
     max_queries_per_task: int | None = None,
+    precision: str = "auto",
 ) -> None:
     """Score one shard of a candidates table with a causal LM; write the LLM-score table.
 
@@ -240,7 +240,7 @@ def score_shard(
     ids = shard_queries(chosen, shard, n_shards)
     rows = cand.set_index("query_id").loc[ids].reset_index()
 
-    identity = scorer_identity(model, max_length)
+    identity = scorer_identity(model, max_length, precision=precision)
     contexts: list[str] = []
     golds: list[str] = []
     keys: list[tuple[str, str]] = []
@@ -311,7 +311,7 @@ def _score_resumable(todo, keys, contexts, golds, model, out, identity, max_leng
     if remaining:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "identity.json").write_text(json.dumps(identity, sort_keys=True))
-        lm_model, tok = load_causal_lm(model)
+        lm_model, tok = load_causal_lm(model, dtype=identity["dtype"])
         n_pairs = sum(len(chunks[k]) for k in remaining)
         if compile or (compile is None and n_pairs > 4096):
             compile_model(lm_model)

@@ -14,9 +14,9 @@ if not set(SUITE["held_out"]) <= set(SUITE["tasks"]):
         f"config suite.held_out names tasks not in suite.tasks: "
         f"{sorted(set(SUITE['held_out']) - set(SUITE['tasks']))}"
     )
-if SUITE["source"] == "released" and not SUITE.get("released_dir"):
+if SUITE["source"] == "released" and not SUITE["released_dir"]:
     raise ValueError("config suite.source is 'released' but suite.released_dir is not set")
-if SUITE["source"] == "original" and SUITE.get("original_dir") \
+if SUITE["source"] == "original" and SUITE["original_dir"] \
         and not os.path.isdir(SUITE["original_dir"]):
     raise ValueError(f"config suite.original_dir: no folder {SUITE['original_dir']!r}")
 
@@ -29,7 +29,7 @@ for _key in ("llm", "encoder", "reward_init"):
 
 ROUNDS = int(config["rounds"])
 EVAL = config["eval"]
-GIVEN = config.get("given") or {}
+GIVEN = config["given"]
 OFFLINE = config["offline_models"]
 
 
@@ -63,7 +63,7 @@ def eval_retrievers():
     names = []
     for name in EVAL["retrievers"]:
         names += llmr_rounds() if name == "llmr" else [name]
-    return names + list(EVAL.get("extra_retrievers", {}))
+    return names + list(EVAL["extra_retrievers"])
 
 
 DENSE = ["base", "epr", "llm_kd", *llmr_rounds(), *EVAL["extra_retrievers"]]
@@ -83,7 +83,7 @@ def retriever_model(name):
 def retriever_model_input(name):
     if name == "base":
         return model_input(config["models"]["encoder"])
-    if name in EVAL.get("extra_retrievers", {}):
+    if name in EVAL["extra_retrievers"]:
         path = EVAL["extra_retrievers"][name]
         return path if os.path.exists(path) else []
     return retriever_model(name)
@@ -91,7 +91,7 @@ def retriever_model_input(name):
 
 def eval_variants(retriever):
     """Zero-shot and random demonstrations do not depend on the task filter."""
-    if retriever in ("zero_shot", "random"):
+    if retriever in ("zero_shot", "random", "gold_label"):
         return ["task_filter"]
     return EVAL["variants"]
 
@@ -135,9 +135,9 @@ def model_params(extra=None):
     """Prefixes and pooling shared by every encoder stage."""
     m = config["models"]
     p = {
-        "pooling": m.get("pooling", "mean"),
-        "query_prefix": m.get("query_prefix", ""),
-        "passage_prefix": m.get("passage_prefix", ""),
+        "pooling": m["pooling"],
+        "query_prefix": m["query_prefix"],
+        "passage_prefix": m["passage_prefix"],
     }
     return p | (extra or {})
 
@@ -150,12 +150,12 @@ def suite_source():
     if source == "hub":
         return [f"resources/released/{name}.jsonl.gz" for name in ("train", "test", "passages")]
     if source == "original":  # local dataset copies, or nothing: the datasets come from the hub
-        return SUITE.get("original_dir") or []
+        return SUITE["original_dir"] or []
     return SUITE["released_dir"]
 
 
 def eval_topk():
-    return EVAL["k"] * EVAL.get("n_retrieve_factor", 5)
+    return EVAL["k"] * EVAL["n_retrieve_factor"]
 
 
 def train_params(section, extra=None):

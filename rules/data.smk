@@ -13,15 +13,15 @@ rule prepare:
         source=SUITE["source"],
         tasks=SUITE["tasks"],
         held_out=SUITE["held_out"],
-        seed=SUITE.get("seed", 13),
-        max_train_per_task=SUITE.get("max_train_per_task"),
-        max_test_per_task=SUITE.get("max_test_per_task"),
-        test_fraction=SUITE.get("test_fraction", 0.3),
-        max_malformed_fraction=SUITE.get("max_malformed_fraction", 0.1),
-        task_types=dict(sorted(SUITE.get("task_types", {}).items())),
-        task_metrics=dict(sorted(SUITE.get("task_metrics", {}).items())),
+        seed=SUITE["seed"],
+        max_train_per_task=SUITE["max_train_per_task"],
+        max_test_per_task=SUITE["max_test_per_task"],
+        test_fraction=SUITE["test_fraction"],
+        max_malformed_fraction=SUITE["max_malformed_fraction"],
+        task_types=dict(sorted(SUITE["task_types"].items())),
+        task_metrics=dict(sorted(SUITE["task_metrics"].items())),
         # the template index only matters when converting the original datasets
-        **({"template": SUITE.get("template", 0)} if SUITE["source"] == "original" else {}),
+        **({"template": SUITE["template"]} if SUITE["source"] == "original" else {}),
         code=fingerprint("llmr.tasks"),
     log:
         "logs/data/prepare.log",
@@ -57,8 +57,8 @@ rule eval_queries:
     output:
         "results/data/test_eval.parquet",
     params:
-        max_per_task=EVAL.get("max_test_per_task"),
-        seed=EVAL.get("seed", 42),
+        max_per_task=EVAL["max_test_per_task"],
+        seed=EVAL["seed"],
         drop_held_out=False,
         code=fingerprint("llmr.tasks"),
     log:

@@ -11,6 +11,7 @@ rule build_prompts:
         k=EVAL["k"],
         n_retrieve_factor=EVAL.get("n_retrieve_factor", 5),
         seed=EVAL.get("seed", 42),
+        query_prefix=config["models"].get("query_prefix", ""),
         code=fingerprint("llmr.prompts"),
     log:
         "logs/eval/prompts_{retriever}_{variant}.log",
@@ -33,6 +34,8 @@ rule llm_eval:
         model=model_param(config["models"]["llm"]),
         max_length=EVAL.get("max_length", 1024),
         max_new_tokens=EVAL.get("max_new_tokens", 64),
+        token_budget=EVAL.get("token_budget", 16384),
+        precision=PRECISION,
         code=fingerprint("llmr.evaluate", "llmr.lm", "llmr.metrics", "llmr.device"),
     log:
         "logs/eval/llm_eval_{retriever}_{variant}.log",

@@ -14,8 +14,8 @@ rule fetch_released:
     wildcard_constraints:
         name="train|test|passages|bm25_train|kd_bm25_train|kd_it2_train",
     params:
-        repo_id=SUITE.get("hub_repo", "intfloat/llm-retriever-tasks"),
-        revision=SUITE.get("hub_revision"),
+        repo_id=SUITE["hub_repo"],
+        revision=SUITE["hub_revision"],
         code=fingerprint("llmr.tasks.hub"),
     log:
         "logs/resources/released_{name}.log",

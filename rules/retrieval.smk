@@ -7,10 +7,10 @@ rule bm25_index:
     output:
         directory("results/index/bm25"),
     params:
-        k1=config["bm25"].get("k1", 1.5),
-        b=config["bm25"].get("b", 0.75),
-        method=config["bm25"].get("method", "lucene"),
-        stopwords=config["bm25"].get("stopwords", "en"),
+        k1=config["bm25"]["k1"],
+        b=config["bm25"]["b"],
+        method=config["bm25"]["method"],
+        stopwords=config["bm25"]["stopwords"],
         code=fingerprint("llmr.bm25"),
     log:
         "logs/retrieval/bm25_index.log",
@@ -29,7 +29,7 @@ rule bm25_topk:
         candidates="results/candidates/round0.parquet",
         run_file="results/candidates/round0.trec",
     params:
-        topk=config["bm25"].get("topk", 100),
+        topk=config["bm25"]["topk"],
         exclude_self=True,
         code=fingerprint("llmr.bm25"),
     log:
@@ -76,7 +76,7 @@ rule search_topk:
         round=r"[1-9]\d*",
     params:
         encoder=lambda wc: f"results/models/retriever{wc.round}",
-        topk=config["bm25"].get("topk", 100),
+        topk=config["bm25"]["topk"],
         exclude_self=True,
         pooling=model_params()["pooling"],
         query_prefix=model_params()["query_prefix"],
@@ -133,3 +133,23 @@ rule eval_candidates_dense:
     threads: 2
     script:
         "../workflow_scripts/dense_search.py"
+
+
+# Reference line: demonstrations of the query's task that carry its gold label.
+rule eval_candidates_gold:
+    input:
+        test="results/data/test_eval.parquet",
+        passages="results/data/passages.parquet",
+        tasks="results/data/tasks.parquet",
+    output:
+        candidates="results/eval/gold_label/candidates.parquet",
+    params:
+        topk=eval_topk(),
+        seed=EVAL["seed"],
+        code=fingerprint("llmr.oracle"),
+    log:
+        "logs/eval/candidates_gold_label.log",
+    benchmark:
+        "benchmarks/eval/candidates_gold_label.tsv"
+    script:
+        "../workflow_scripts/gold_label_candidates.py"

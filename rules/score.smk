@@ -1,6 +1,17 @@
 # LLM scoring of candidates: scattered over shards of the training queries, then gathered.
 # Change the shard count without editing anything: --set-scatter llm_score=8
 
+from llmr.device import resolve_precision
+
+# LLM precision (auto | bf16 | fp16 | fp32). "auto" is resolved ONCE, here, in the process
+# that plans the run, and passed to every LLM job as a param; the environment variable
+# carries the decision into cluster jobs (which re-read this file), so all jobs of a run agree.
+PRECISION = (
+    os.environ.setdefault("LLMR_RUN_PRECISION", resolve_precision("auto"))
+    if config.get("precision", "auto") == "auto"
+    else resolve_precision(config["precision"])
+)
+
 
 scattergather:
     llm_score=config["score"]["shards"],
@@ -24,6 +35,7 @@ rule llm_score:
         seed=config["score"]["seed"],
         max_length=config["score"]["max_length"],
         token_budget=config["score"]["token_budget"],
+        precision=PRECISION,
         chunk_size=config["score"]["chunk_size"],
         code=fingerprint("llmr.score", "llmr.lm", "llmr.device"),
     log:

@@ -14,7 +14,7 @@ if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1
   exit 0
 fi
 mkdir -p "$OUT"
-timeout 240 "$PY" scripts/gpu_check.py --json "$OUT/single.json"
-timeout 120 "$PY" -m torch.distributed.run --standalone --nproc_per_node 2 \
+timeout 200 "$PY" scripts/gpu_check.py --json "$OUT/single.json"
+timeout 90 "$PY" -m torch.distributed.run --standalone --nproc_per_node 2 \
   scripts/gpu_check.py --distributed --json "$OUT/distributed.json"
 echo "gpu_check: all checks passed; results in $OUT/"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from llmr.agreement import COLUMNS, agreement, ndcg_at_k, rank_relevance, spearman
+from llmr.agreement import COLUMNS, agreement, ndcg_at_k, rank_relevance, spearman, top1
 from llmr.groups import synthetic_scores
 
 
@@ -25,6 +25,8 @@ def test_rank_relevance_and_ndcg_by_hand():
     assert math.isnan(ndcg_at_k(np.array([1.0, 2.0]), np.zeros(2)))
     assert spearman(np.array([1.0, 2.0, 3.0]), np.array([3.0, 5.0, 9.0])) == pytest.approx(1.0)
     assert math.isnan(spearman(np.array([1.0, 1.0]), np.array([1.0, 2.0])))
+    assert top1(np.array([0.1, 0.9, 0.5]), np.array([-1.0, -0.5, -2.0])) == 1.0
+    assert top1(np.array([0.9, 0.1, 0.5]), np.array([-1.0, -0.5, -2.0])) == 0.0
 
 
 def test_agreement_csv(tiny_data, tiny_encoder, tmp_path):
@@ -43,7 +45,14 @@ def test_agreement_csv(tiny_data, tiny_encoder, tmp_path):
     df = pd.read_csv(out)
     assert list(df.columns) == COLUMNS
     assert set(df["scorer"]) == {"random", "bm25", "base_encoder", "reward", "retriever"}
-    assert set(df["metric"]) == {"spearman", "ndcg@3"}
-    assert (df["round"] == 0).all() and (df["n"] > 0).all()
-    bm25 = df[df.scorer == "bm25"].set_index("metric")["value"]
+    assert set(df["metric"]) == {"spearman", "ndcg@3", "top1"}
+    assert (df["round"] == 0).all()
+    every = df[df.task == "all"]
+    assert (every["n"] > 0).all()
+    assert set(df["task"]) - {"all"} <= {"cls_sent", "mc_pick", "gen_echo"}
+    bm25 = every[every.scorer == "bm25"].set_index("metric")["value"]
     assert bm25["spearman"] == pytest.approx(1.0) and bm25["ndcg@3"] == pytest.approx(1.0)
+    assert bm25["top1"] == pytest.approx(1.0)
+    per_task = df[(df.task != "all") & (df.scorer == "bm25") & (df.metric == "top1")]
+    assert per_task["n"].sum() == every[(every.scorer == "bm25")
+                                        & (every.metric == "top1")]["n"].iat[0]

@@ -29,3 +29,11 @@ def test_bench_eval_main_tiny(tiny_lm, tiny_data, tmp_path):
     assert set(res["by_type"]) == {"classification", "multiple_choice", "generation"}
     assert res["identical_predictions"] is True and res["predictions_differing"] == 0
     assert res["prompts"] == sum(v["prompts"] for v in res["by_type"].values())
+
+
+def test_shared_prefix_tokens():
+    from llmr.bench_eval import shared_prefix_tokens
+
+    assert shared_prefix_tokens([[1, 2, 3], [1, 2, 4], [5]]) == 2
+    assert shared_prefix_tokens([[1, 2], [1, 2], [1, 2, 3]]) == 4
+    assert shared_prefix_tokens([[7]]) == 0

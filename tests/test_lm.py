@@ -223,3 +223,23 @@ def test_bf16_weights_close_to_fp32(fp32_lm, tiny_lm):
     np.testing.assert_allclose(got, ref, atol=0.05)
     opts = lm.score_options(m16, tok, CTX[:2], [["good", "bad"], ["tiger"]])
     assert [o.shape for o in opts] == [(2,), (1,)]
+
+
+def test_packed_paths_with_eager_attention(tiny_lm, monkeypatch):
+    """The additive-float mask (non-SDPA attention) gives the same options and labels."""
+    from llmr import bench_eval
+
+    monkeypatch.setenv("LLMR_CPU_BF16", "0")
+    device.cpu_has_native_bf16.cache_clear()
+    model, tok = lm.load_causal_lm(tiny_lm, device="cpu")
+    model.set_attn_implementation("eager")
+    assert model.config._attn_implementation == "eager"
+    prompts, options = CTX[:2], [["good", "bad"], ["tiger", "stone river"]]
+    got = lm.score_options(model, tok, prompts, options)
+    ref = bench_eval.reference_options(model, tok, prompts, options)
+    for g, r in zip(got, ref, strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+    labels = ["good", "bad", "good bad"]
+    assert lm.constrained_decode(model, tok, prompts, labels) == (
+        bench_eval.reference_constrained(model, tok, prompts, labels))
+    device.cpu_has_native_bf16.cache_clear()

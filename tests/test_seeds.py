@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from test_report import _run, _tasks
 
 from llmr.seeds import combine_seeds
-from test_report import _run, _tasks
 
 
 def _seed_dir(tmp_path, name, bm25, learned):

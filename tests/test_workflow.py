@@ -238,7 +238,7 @@ def test_second_round_scoring_reuses_round_one_pairs(run_copy, runner):
     """Run round-2 scoring: pairs scored in round 1 are not sent to the LLM again."""
     wd, cfg = run_copy
     path = config_variant(wd, cfg, "rounds2.yaml", rounds=2)
-    snakemake(wd, "--configfile", path, "results/scores/round1.parquet", runner=runner)
+    snakemake(wd, "results/scores/round1.parquet", "--configfile", path, runner=runner)
     before, after = score_pairs(wd / "results/scores/round0.parquet"), score_pairs(
         wd / "results/scores/round1.parquet")
     shared = set(before) & set(after)
@@ -255,11 +255,11 @@ def test_non_root_user_reruns_changed_retriever(run_copy, runner):
     path = config_variant(wd, cfg, "rlr.yaml", retriever__lr=5e-5)
     model = wd / "results/models/retriever1"
     before = {p.name: p.stat().st_mtime_ns for p in model.iterdir()}
-    snakemake(wd, "--configfile", path, "results/models/retriever1", runner=runner)
+    snakemake(wd, "results/models/retriever1", "--configfile", path, runner=runner)
     after = {p.name: p.stat().st_mtime_ns for p in model.iterdir()}
     assert set(before) <= set(after)
     assert all(after[n] > before[n] for n in before)
-    assert planned_jobs(wd, "--configfile", path, "results/models/retriever1",
+    assert planned_jobs(wd, "results/models/retriever1", "--configfile", path,
                         runner=runner) == {}
 
 
@@ -322,7 +322,7 @@ def test_resource_models_come_from_the_between_workflow_cache(runner, inputs):
     cfg["offline_models"]["tinyenc"] = {"package": "tinyenc==0.0.0", "subdir": "tinyenc/model"}
     env = {"SNAKEMAKE_OUTPUT_CACHE": str(cache)}
     target = "resources/models/tinyenc"
-    wds = []
+    wds, outs = [], []
     try:
         for _ in range(2):
             wd = make_workdir(runner)
@@ -335,11 +335,14 @@ def test_resource_models_come_from_the_between_workflow_cache(runner, inputs):
                     zf.write(f, f"tinyenc/model/{f.name}")
             runner.own(wd)
             wds.append(wd)
-            snakemake(wd, "--cache", "offline_model", "--", target, runner=runner, extra_env=env)
+            proc = snakemake(wd, "--cache", "offline_model", "--", target, runner=runner,
+                             extra_env=env)
+            outs.append(proc.stdout + proc.stderr)
         first, second = (sorted(p.name for p in (wd / target).iterdir()) for wd in wds)
         assert first == second and "config.json" in first
-        assert (wds[0] / "logs/resources/model_tinyenc.log").exists()  # built here ...
-        assert not (wds[1] / "logs/resources/model_tinyenc.log").exists()  # ... not here
+        assert "to cache" in outs[0] and "from cache" in outs[1] and "to cache" not in outs[1]
+        assert "unpacked" in (wds[0] / "logs/resources/model_tinyenc.log").read_text()
+        assert "unpacked" not in (wds[1] / "logs/resources/model_tinyenc.log").read_text()
         assert any(cache.iterdir())
     finally:
         for path in (*wds, cache):

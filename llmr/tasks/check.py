@@ -89,10 +89,15 @@ def _row(name: str, result: ConvertedTask | TaskRefused) -> dict:
 
 def _check_chunk(args: tuple[str, list[str], float]) -> list[dict]:
     root, names, frac = args
-    logging.getLogger("llmr.tasks.bigbench").setLevel(logging.ERROR)
-    return [_row(n, r) for n, r in zip(
-        names, iter_tasks(Path(root), names, max_malformed_fraction=frac, keep_examples=False),
-        strict=True)]
+    conv_log = logging.getLogger("llmr.tasks.bigbench")
+    level = conv_log.level
+    conv_log.setLevel(logging.ERROR)  # the rows report skipped examples; no log per example
+    try:
+        return [_row(n, r) for n, r in zip(
+            names, iter_tasks(Path(root), names, max_malformed_fraction=frac,
+                              keep_examples=False), strict=True)]
+    finally:
+        conv_log.setLevel(level)
 
 
 def check_folder(root: Path, names: Sequence[str] | None = None,

@@ -1,8 +1,9 @@
 """Run one pipeline stage in a child process that kills itself with SIGKILL (kill -9) at a
-chosen point: the N-th model call of LLM scoring or the end of training step N.
+chosen point: the N-th model call (LLM scoring, reward scoring, evaluation) or the end of
+training step N.
 
-Usage: ``python killable.py STAGE KILL_AT KWARGS_JSON`` with STAGE one of score, reward,
-retriever, evaluate. Used by test_resume.py; not a test module.
+Usage: ``python killable.py STAGE KILL_AT KWARGS_JSON`` with STAGE one of score, reward, retriever,
+reward_score, evaluate. Used by test_resume.py; not a test module.
 """
 
 from __future__ import annotations
@@ -51,6 +52,24 @@ def main(stage: str, kill_at: int, kwargs: dict) -> None:
             from llmr.distill import train_retriever
 
             train_retriever(**kwargs)
+    elif stage == "reward_score":
+        from llmr import reward
+
+        real_load, calls = reward.load_reward_model, []
+
+        def load_with_kill(*a, **k):
+            model, tok = real_load(*a, **k)
+
+            def pre_hook(module, args, kw):
+                calls.append(1)
+                if len(calls) == kill_at:
+                    _die()
+
+            model.register_forward_pre_hook(pre_hook, with_kwargs=True)
+            return model, tok
+
+        reward.load_reward_model = load_with_kill
+        reward.reward_score(**kwargs)
     elif stage == "evaluate":
         from llmr import evaluate, lm
 

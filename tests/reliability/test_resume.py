@@ -179,3 +179,30 @@ def test_evaluation_resumes_after_kill(tiny_data, tiny_lm, tmp_path, monkeypatch
                                   read_parquet(str(tmp_path / "ref" / "pred.parquet")))
     assert read_json(run / "metrics.json") == read_json(tmp_path / "ref" / "metrics.json")
     assert not (run / "pred.parquet.partial").exists()
+
+
+# ------------------------------------------------------------------------------ reward scoring
+
+
+def test_reward_scoring_after_kill_gives_the_same_teacher(tiny_data, tiny_encoder, llm_scores,
+                                                          tmp_path):
+    """reward_score has no partial output: a killed run leaves nothing, and the rerun (from the
+    start) writes the same teacher table as an uninterrupted run."""
+    from llmr.reward import reward_score, train_reward
+
+    train_reward(scores=[llm_scores], passages=tiny_data["passages"], tasks=tiny_data["tasks"],
+                 init_model=tiny_encoder, out_dir=str(tmp_path / "rm"),
+                 metrics_out=str(tmp_path / "rm.json"), **{**TRAIN, "steps": 2},
+                 n_negatives=3)
+    kw = dict(model_dir=str(tmp_path / "rm"), candidates=[llm_scores],
+              passages=tiny_data["passages"], topk=8, max_length=48, batch_size=16)
+    reward_score(out=str(tmp_path / "ref.parquet"), **kw)
+    out = tmp_path / "run" / "teacher.parquet"
+    run_killed("reward_score", 2, out=str(out), **kw)  # killed in its second forward pass
+    assert not out.exists() and [p for p in out.parent.rglob("*") if p.is_file()] == []
+    reward_score(out=str(out), **kw)
+    got, ref = read_parquet(str(out)), read_parquet(str(tmp_path / "ref.parquet"))
+    assert got.query_id.tolist() == ref.query_id.tolist()
+    assert got.doc_ids.tolist() == ref.doc_ids.tolist()
+    np.testing.assert_array_equal(np.concatenate(got.doc_scores.tolist()),
+                                  np.concatenate(ref.doc_scores.tolist()))
