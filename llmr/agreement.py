@@ -37,8 +37,9 @@ from scipy.stats import spearmanr
 from llmr.encoder import encode_texts, load_encoder
 from llmr.groups import PassagePool, heldback_mask, merge_scored
 from llmr.io import atomic_path, read_table
+from llmr.pairs import score_pairs
 from llmr.records import CROSS_TASK_PENALTY, gold_text
-from llmr.reward import load_reward_model, reward_query_text, score_pairs
+from llmr.reward import load_reward_model, reward_query_text
 
 log = logging.getLogger(__name__)
 

@@ -403,7 +403,8 @@ class Retriever:
 
         As in the evaluation, ``n_retrieve_factor``·k candidates are retrieved and, when
         ``task`` names the query's task (one name for all, or one per query), filtered to
-        that task. ``k`` defaults to the evaluation's k. A query is a string, or an example
+        that task (other-task candidates fill up when fewer than k remain, their score
+        lowered by ``prompts.OTHER_TASK_PENALTY``). ``k`` defaults to the evaluation's k. A query is a string, or an example
         record (``query``, ``answers``, ``options``) whose own demonstration is then left
         out, as the pipeline does for test queries. BM25 returns only passages sharing a
         word with the query, so a query may get fewer than k.

@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=None, help="demonstrations (default: export's k)")
     p.add_argument("--repeats", type=int, default=3, help="passes timed; the best counts")
     p.add_argument("--device", default=None, help="torch device for the encoder (default: auto)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice, one per core)")
     p.add_argument("--seed", type=int, default=0, help="seed of the query sample")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
     return p
@@ -125,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print a table, optionally write JSON."""
     args = build_parser().parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     res = run_bench(args.path, args.queries, args.single, args.batch_size, args.k, args.repeats,
                     args.device, args.seed)

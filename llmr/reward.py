@@ -10,7 +10,6 @@ or not), plus every LLM-scored pair, and writes the teacher table (docs/METHOD.m
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -18,12 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
 from llmr.device import autocast_context, pick_device
 from llmr.groups import PassagePool, ScoredQueries, merge_scored
 from llmr.io import EXAMPLE_FIELDS, read_table, write_parquet
+from llmr.pairs import score_pairs
 from llmr.records import gold_text
 from llmr.training import (
     EXTRA_CALLBACKS,  # noqa: F401  (re-exported for tests that interrupt training)
@@ -130,45 +129,6 @@ def train_reward(
 # ---------------------------------------------------------------- scoring
 
 
-@torch.no_grad()
-def score_pairs(
-    model,
-    tokenizer,
-    firsts: Sequence[str],
-    seconds: Sequence[str],
-    max_length: int = 384,
-    batch_size: int = 64,
-    progress: bool = True,
-    desc: str = "reward",
-) -> np.ndarray:
-    """Cross-encoder scores (N,) float32 of pairs, batched by length (longest first)."""
-    n = len(firsts)
-    out = np.zeros(n, dtype=np.float32)
-    if n == 0:
-        return out
-    device = next(model.parameters()).device
-    order = np.argsort(
-        [-(len(a) + len(b)) for a, b in zip(firsts, seconds, strict=True)], kind="stable"
-    )
-    was_training = model.training
-    model.eval()
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(autocast_context(device))
-        for start in tqdm(range(0, n, batch_size), desc=desc, disable=not progress, mininterval=5):
-            idx = order[start : start + batch_size]
-            batch = tokenizer(
-                [firsts[i] for i in idx],
-                [seconds[i] for i in idx],
-                truncation="longest_first",
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            ).to(device)
-            out[idx] = model(**batch).logits[:, 0].float().cpu().numpy()
-    model.train(was_training)
-    return out
-
-
 def load_reward_model(model_dir: str, device: str | None = None):
     """(model, tokenizer) of a trained reward model, in eval mode on ``device``."""
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -197,7 +157,8 @@ def reward_score(
     topk: int = 100,
     scores: Sequence[str] = (),
     max_length: int = 384,
-    batch_size: int = 64,
+    token_budget: int = 16384,
+    precision: str = "auto",
 ) -> None:
     """Teacher table: the reward model's score of the top ``topk`` candidates of every query
     of the candidate files (rounds 0..r, union per query) and of every LLM-scored pair.
@@ -218,7 +179,8 @@ def reward_score(
         sizes.append(len(idx))
     log.info("teacher: %d queries, %d pairs (top %d per candidate file + LLM-scored)",
              len(df), len(firsts), topk)
-    flat = score_pairs(model, tok, firsts, seconds, max_length, batch_size, desc="teacher")
+    flat = score_pairs(model, tok, firsts, seconds, max_length=max_length,
+                       token_budget=token_budget, desc="teacher", precision=precision)
     bounds = np.cumsum([0, *sizes])
     table = df[list(EXAMPLE_FIELDS)].copy()
     table["doc_ids"] = [list(map(str, d)) for d in df["doc_ids"]]

@@ -198,10 +198,12 @@ def tiny_config(suite_dir: str, lm: str, encoder: str, rounds: int = 1) -> dict:
     cfg["rounds"] = rounds
     cfg["score"].update(shards=2, max_queries_per_task=12, n_candidates=8, max_length=256)
     cfg["bm25"]["topk"] = 20
+    cfg["teacher"].update(topk=10, max_queries_per_task=None)
     for sec in ("reward", "retriever", "epr"):
         if sec in cfg:
             cfg[sec].update(steps=4, batch_size=4, max_length=64)
-    retrievers = ["zero_shot", "random", "bm25", "base", "kmeans", "epr", "llmr"]
+    retrievers = ["zero_shot", "random", "bm25", "base", "kmeans", "epr", "llm_kd", "gold_label",
+                  "llmr"]
     cfg["eval"].update(k=2, max_test_per_task=4, max_new_tokens=8, max_length=256, n_boot=50,
                        retrievers=retrievers, variants=["task_filter", "no_filter"])
     return cfg

@@ -38,8 +38,9 @@ rule reward_score:
         "results/teacher/round{round}.parquet",
     params:
         topk=config["teacher"]["topk"],
-        batch_size=config["teacher"]["batch_size"],
+        token_budget=config["teacher"]["token_budget"],
         max_length=config["reward"]["max_length"],
+        precision=PRECISION,
         code=fingerprint("llmr.reward", "llmr.pairs", "llmr.groups", "llmr.device"),
     log:
         "logs/train/reward_score_round{round}.log",

@@ -4,6 +4,7 @@
 #   scripts/slurm_single_node.sh start   # installs packages if missing, starts daemons
 #   scripts/slurm_single_node.sh stop    # stops exactly the daemons it started
 # Needs root, Debian packages munge slurmctld slurmd slurm-client (SLURM 22.05).
+# Once it runs, any user may submit (the tests submit as the ordinary user llmr-ci).
 set -euo pipefail
 STATE=/var/spool/llmr-slurm
 PIDS=$STATE/pids

@@ -130,17 +130,24 @@ def test_complete_run_outputs(done_run):
     summary = pd.read_csv(wd / "results/eval/summary.csv")
     cols = ["retriever", "variant", "task", "category", "metric", "value", "n", "ci_low", "ci_high"]
     assert list(summary.columns[: len(cols)]) == cols
-    assert {"zero_shot", "random", "bm25", "base", "kmeans", "epr", "llmr1"} <= set(
-        summary.retriever
-    )
+    assert {"zero_shot", "random", "bm25", "base", "kmeans", "epr", "llm_kd", "gold_label",
+            "llmr1"} <= set(summary.retriever)
     agreement = pd.read_csv(wd / "results/eval/agreement.csv")
     assert {"bm25", "base_encoder", "reward", "retriever"} <= set(agreement.scorer)
     metrics = json.loads((wd / "results/eval/llmr1/task_filter/metrics.json").read_text())
     assert metrics
     scores = pd.read_parquet(wd / "results/scores/round0.parquet")
     assert len(scores) == 24  # 12 queries of each held-in task, both shards gathered
-    for r in ("reward1", "retriever1", "epr"):
+    for r in ("reward1", "retriever1", "epr", "llm_kd"):
         assert (wd / f"results/models/{r}/config.json").exists()
+    # the teacher labels the top candidates of EVERY held-in training query, scored or not
+    teacher = pd.read_parquet(wd / "results/teacher/round0.parquet").set_index("query_id")
+    train = pd.read_parquet(wd / "results/data/train.parquet")
+    held_in = set(train.query_id[train.task_name != "gen_echo"])
+    assert set(teacher.index) == held_in and len(held_in) > len(scores)
+    cands = pd.read_parquet(wd / "results/candidates/round0.parquet").set_index("query_id")
+    for qid in held_in:
+        assert list(teacher.at[qid, "doc_ids"])[:10] == list(cands.at[qid, "doc_ids"])[:10]
     assert (wd / "benchmarks/score/round0").is_dir()
 
 
@@ -338,7 +345,8 @@ def test_resource_models_come_from_the_between_workflow_cache(runner, inputs):
             proc = snakemake(wd, "--cache", "offline_model", "--", target, runner=runner,
                              extra_env=env)
             outs.append(proc.stdout + proc.stderr)
-        first, second = (sorted(p.name for p in (wd / target).iterdir()) for wd in wds)
+        first, second = (sorted(p.name for p in (wd / target).iterdir()
+                                if not p.name.startswith(".")) for wd in wds)
         assert first == second and "config.json" in first
         assert "to cache" in outs[0] and "from cache" in outs[1] and "to cache" not in outs[1]
         assert "unpacked" in (wds[0] / "logs/resources/model_tinyenc.log").read_text()
