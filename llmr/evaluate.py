@@ -1,4 +1,4 @@
-"""Run the LLM on the few-shot prompts and score its answers (DESIGN.md, Evaluation).
+"""Run the LLM on the few-shot prompts and score its answers (docs/METHOD.md, "Evaluation").
 
 Classification with a label set: greedy decoding constrained to the labels. Multiple
 choice: the option with the highest average log-probability (prediction = its letter).

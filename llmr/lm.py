@@ -210,7 +210,7 @@ def _pairs(ctx: list[int], cont: list[int], max_length: int) -> tuple[list[int],
     return seq, min(len(cont), len(seq) - 1)
 
 
-def _budget_batches(lengths: Sequence[int], token_budget: int) -> Iterator[list[int]]:
+def token_budget_batches(lengths: Sequence[int], token_budget: int) -> Iterator[list[int]]:
     """Indices sorted by length (longest first), grouped so rows x max length <= budget."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batch: list[int] = []
@@ -260,7 +260,7 @@ def score_sequences(
     dev, pad = _device(model), _pad_id(tok)
     bar = _progress(len(seqs), progress, desc)
     with torch.inference_mode():
-        for batch in _budget_batches([len(s) for s in seqs], token_budget):
+        for batch in token_budget_batches([len(s) for s in seqs], token_budget):
             ids = _pad_right([seqs[i] for i in batch], pad, dev)
             with _precision(model):
                 hidden = _forward(model, ids)  # (B, L, H)
@@ -430,7 +430,7 @@ def score_options(
     dev = _device(model)
     bar = _progress(len(prompts), progress, desc)
     with torch.inference_mode():
-        for batch in _budget_batches([len(p[0]) for p in packed], token_budget):
+        for batch in token_budget_batches([len(p[0]) for p in packed], token_budget):
             hidden = _tree_forward(model, tok, [(packed[i][0], packed[i][1]) for i in batch])
             rows, cols, targets, owner = [], [], [], []  # owner: (batch row, option) per token
             for r, i in enumerate(batch):
@@ -542,7 +542,7 @@ def constrained_decode(
     out: list[str] = [""] * len(prompts)
     dev = _device(model)
     with torch.inference_mode():
-        for batch in _budget_batches([len(r[0]) for r in rows_all], token_budget):
+        for batch in token_budget_batches([len(r[0]) for r in rows_all], token_budget):
             hidden = _tree_forward(model, tok, [rows_all[i] for i in batch])
             rr, cc = [], []
             for r, i in enumerate(batch):
@@ -605,7 +605,7 @@ def greedy_generate(
         bos_token_id=tok.bos_token_id,
     )
     with torch.inference_mode():
-        for batch in _budget_batches([len(c) + max_new_tokens for c in ctx], token_budget):
+        for batch in token_budget_batches([len(c) + max_new_tokens for c in ctx], token_budget):
             L = max(len(ctx[i]) for i in batch)
             ids = torch.full((len(batch), L), pad, dtype=torch.long)
             mask = torch.zeros((len(batch), L), dtype=torch.long)

@@ -172,9 +172,12 @@ def metric_for(task_metric: str) -> tuple[str, PerExampleFn]:
 def corpus_extras(
     task_metric: str, predictions: Sequence[str], golds: Golds, labels: Sequence[str] = ()
 ) -> dict[str, float]:
-    """Whole-set metrics that are not means over examples (binary F1 for ``f1_acc``)."""
+    """Whole-set metrics that are not means over examples: for ``f1_acc``, the binary F1 and
+    ``acc_f1`` = (accuracy + F1) / 2, the number the paper reports for MRPC and QQP."""
     if task_metric != "f1_acc" or len(predictions) == 0:
         return {}
     if not labels:
         labels = sorted({_as_list(g)[0] for g in golds})
-    return {"f1": binary_f1(predictions, golds, positive_label(labels))}
+    f1 = binary_f1(predictions, golds, positive_label(labels))
+    acc = float(accuracy(predictions, golds).mean())
+    return {"f1": f1, "acc_f1": (acc + f1) / 2}

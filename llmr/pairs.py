@@ -12,30 +12,18 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from llmr.device import precision_dtype
+from llmr.lm import token_budget_batches  # noqa: F401  (shared batching; re-exported)
 
 log = logging.getLogger(__name__)
 
 # torch.compile costs tens of seconds on a CPU; below this many pairs eager is faster overall
 COMPILE_MIN_PAIRS = 50_000
-
-
-def token_budget_batches(lengths: Sequence[int], token_budget: int) -> Iterator[list[int]]:
-    """Indices sorted by length (longest first), grouped so rows x max length <= budget."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batch: list[int] = []
-    for i in order:
-        if batch and (len(batch) + 1) * lengths[batch[0]] > token_budget:
-            yield batch
-            batch = []
-        batch.append(i)
-    if batch:
-        yield batch
 
 
 def fast_copy(model, precision: str = "auto"):

@@ -1,6 +1,6 @@
 """Few-shot prompts for the test queries: zero-shot, random, retrieved or k-means demos.
 
-Layout (DESIGN.md, Evaluation): demonstrations' contents joined by blank lines, a blank
+Layout (docs/METHOD.md, "Evaluation"): demonstrations' contents joined by blank lines, a blank
 line, the query, a newline; the most relevant demonstration comes last, nearest the query.
 """
 

@@ -1,4 +1,4 @@
-"""Semantics of the record formats shared by every stage (DESIGN.md section 1).
+"""Semantics of the record formats shared by every stage (docs/ARCHITECTURE.md, "Tables").
 
 A task example: ``query_id``, ``query``, ``answers`` (list of str), ``options`` (list of
 str; empty, or a single empty string, when the task is not multiple choice), ``task_name``.

@@ -12,6 +12,7 @@ set -euo pipefail
 config=$(realpath "$1"); out=$(realpath -m "$2"); n=${3:-3}
 shift $(( $# < 3 ? $# : 3 ))  # what remains goes to snakemake
 repo=$(cd "$(dirname "$0")/.." && pwd)
+[ -x "$repo/.venv/bin/snakemake" ] && PATH="$repo/.venv/bin:$PATH"  # the project environment
 cores=${CORES:-2}
 run() {  # run SEED_DIR SEED [snakemake args...]
     local dir=$1 seed=$2; shift 2

@@ -54,6 +54,7 @@ def test_binary_f1_hand_computed():
     assert binary_f1(["no"], [["no"]], "yes") == 0.0
     extra = corpus_extras("f1_acc", preds, golds, ["no", "yes"])
     assert extra["f1"] == pytest.approx(2 / 3)
+    assert extra["acc_f1"] == pytest.approx((3 / 5 + 2 / 3) / 2)  # accuracy 3/5
     assert corpus_extras("accuracy", preds, golds) == {}
 
 

@@ -38,7 +38,8 @@ UPSTREAM = {"prepare", "train_queries", "bm25_index", "bm25_topk", "llm_score", 
             "train_reward", "reward_score", "train_retriever", "train_epr", "dense_index",
             "search_topk", "agreement"}
 # Rules that evaluation settings and prompt code may rerun.
-EVAL_SIDE = {"eval_queries", "eval_candidates_bm25", "eval_candidates_dense", "build_prompts",
+EVAL_SIDE = {"eval_queries", "eval_candidates_bm25", "eval_candidates_dense", "eval_candidates_gold",
+             "build_prompts",
              "llm_eval", "summary", "report_examples", "export_retriever", "all"}
 
 
@@ -180,7 +181,7 @@ def test_changed_eval_setting_reruns_only_evaluation(done_run, runner, change):
 
 def test_changed_reward_lr_reruns_reward_and_downstream(done_run, runner):
     wd, cfg = done_run
-    path = config_variant(wd, cfg, "lr.yaml", reward__lr=1e-4)
+    path = config_variant(wd, cfg, "lr.yaml", reward__lr=cfg["reward"]["lr"] / 2)
     jobs = planned_jobs(wd, "--configfile", path, runner=runner)
     assert {"train_reward", "reward_score", "train_retriever", "agreement"} <= set(jobs)
     assert {"dense_index", "llm_eval", "summary"} <= set(jobs)
@@ -189,7 +190,7 @@ def test_changed_reward_lr_reruns_reward_and_downstream(done_run, runner):
 
 def test_changed_retriever_lr_reruns_retriever_and_downstream(done_run, runner):
     wd, cfg = done_run
-    path = config_variant(wd, cfg, "rlr.yaml", retriever__lr=5e-5)
+    path = config_variant(wd, cfg, "rlr.yaml", retriever__lr=cfg["retriever"]["lr"] / 2)
     jobs = planned_jobs(wd, "--configfile", path, runner=runner)
     assert {"train_retriever", "dense_index", "llm_eval", "summary"} <= set(jobs)
     assert not set(jobs) & {"llm_score", "train_reward", "reward_score", "bm25_topk", "prepare"}
@@ -259,7 +260,7 @@ def test_second_round_scoring_reuses_round_one_pairs(run_copy, runner):
 def test_non_root_user_reruns_changed_retriever(run_copy, runner):
     """The issue's case: after a complete run, change retriever.lr and really rerun."""
     wd, cfg = run_copy
-    path = config_variant(wd, cfg, "rlr.yaml", retriever__lr=5e-5)
+    path = config_variant(wd, cfg, "rlr.yaml", retriever__lr=cfg["retriever"]["lr"] / 2)
     model = wd / "results/models/retriever1"
     before = {p.name: p.stat().st_mtime_ns for p in model.iterdir()}
     snakemake(wd, "results/models/retriever1", "--configfile", path, runner=runner)
@@ -301,7 +302,8 @@ def test_given_scores_skip_bm25_and_scoring(done_run, runner):
     path = config_variant(wd, cfg, "given_scores.yaml", given=given)
     jobs = planned_jobs(wd, "--configfile", path, "--forceall", runner=runner)
     assert "given_scores" in jobs and "train_reward" in jobs
-    assert "llm_score" not in jobs and "bm25_topk" not in jobs
+    assert "llm_score" not in jobs and "gather_scores" not in jobs
+    assert "bm25_topk" in jobs  # the teacher labels the candidates of every training query
 
 
 def test_report_renders(done_run, runner):

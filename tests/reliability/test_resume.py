@@ -195,7 +195,7 @@ def test_reward_scoring_after_kill_gives_the_same_teacher(tiny_data, tiny_encode
                  metrics_out=str(tmp_path / "rm.json"), **{**TRAIN, "steps": 2},
                  n_negatives=3)
     kw = dict(model_dir=str(tmp_path / "rm"), candidates=[llm_scores],
-              passages=tiny_data["passages"], topk=8, max_length=48, batch_size=16)
+              passages=tiny_data["passages"], topk=8, max_length=48, token_budget=512)
     reward_score(out=str(tmp_path / "ref.parquet"), **kw)
     out = tmp_path / "run" / "teacher.parquet"
     run_killed("reward_score", 2, out=str(out), **kw)  # killed in its second forward pass
