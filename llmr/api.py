@@ -20,7 +20,6 @@ first; prompts use ``llmr.prompts.format_prompt`` with the most relevant demonst
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import math
@@ -33,7 +32,15 @@ from typing import Any
 
 import pandas as pd
 
-from llmr.io import EXAMPLE_FIELDS, PASSAGE_FIELDS, atomic_path, read_json, read_parquet, write_json
+from llmr.io import (
+    EXAMPLE_FIELDS,
+    PASSAGE_FIELDS,
+    atomic_path,
+    file_digest,
+    read_json,
+    read_parquet,
+    write_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +66,10 @@ class ExportError(ValueError):
 # ---------------------------------------------------------------- export
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _checksums(root: Path) -> dict[str, str]:
     """sha256 of every file under ``root`` except the manifest, keyed by relative path."""
     return {
-        str(p.relative_to(root)): _sha256(p)
+        str(p.relative_to(root)): file_digest(p)
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != MANIFEST
     }
@@ -299,7 +298,7 @@ class Retriever:
         root = Path(path)
         manifest = read_manifest(root)
         if verify:
-            bad = [f for f, h in manifest["files"].items() if _sha256(root / f) != h]
+            bad = [f for f, h in manifest["files"].items() if file_digest(root / f) != h]
             if bad:
                 raise ExportError(f"{path}: files changed since export: {bad[:5]}")
         pool = read_parquet(root / POOL_FILE)

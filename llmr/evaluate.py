@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmr.io import RecordError, read_parquet, read_table, write_json, write_parquet
+from llmr.io import RecordError, file_digest, read_parquet, read_table, write_json, write_parquet
 from llmr.metrics import corpus_extras, metric_for
 from llmr.records import (
     CLASSIFICATION,
@@ -158,7 +158,7 @@ def evaluate(
         raise ValueError(f"prompts name tasks missing from {tasks}: {unknown}")
 
     lm = None
-    identity = {"prompts": _file_sha1(prompts), "test": _file_sha1(test), "model": str(model),
+    identity = {"prompts": file_digest(prompts, "sha1"), "test": file_digest(test, "sha1"), "model": str(model),
                 "max_length": max_length, "max_new_tokens": max_new_tokens,
                 "precision": precision, "version": PARTIAL_VERSION}
     partial = _Partial(Path(f"{out_predictions}.partial"), identity)
@@ -244,14 +244,6 @@ def evaluate(
 
 PARTIAL_VERSION = 1
 _RESULT_COLUMNS = ("output", "prediction", "option_text", "option_scores")
-
-
-def _file_sha1(path: str) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class _Partial:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import gzip
+import hashlib
 import importlib.util
 import json
 import os
@@ -195,3 +196,12 @@ def concat_csv(files: Iterable[str], out: str) -> None:
     df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
     with atomic_path(out) as tmp:
         df.to_csv(tmp, index=False)
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in 4 MiB blocks."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
