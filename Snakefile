@@ -45,17 +45,29 @@ localrules:
 
 wildcard_constraints:
     round=r"\d+",
-    retriever="|".join(["zero_shot", "random", "bm25", "base", "kmeans", "gold_label", "epr", "llm_kd", r"llmr\d+",
-                        *EVAL["extra_retrievers"]]),
+    retriever="|".join(
+        [
+            "zero_shot",
+            "random",
+            "bm25",
+            "base",
+            "kmeans",
+            "gold_label",
+            "epr",
+            "llm_kd",
+            r"llmr\d+",
+            *EVAL["extra_retrievers"],
+        ]
+    ),
     dense="|".join(["base", "epr", "llm_kd", r"llmr\d+", *EVAL["extra_retrievers"]]),
     variant="task_filter|no_filter",
     model="|".join(OFFLINE) or "none",
 
 
 rule all:
+    default_target: True
     input:
         "results/eval/summary.csv",
         "results/eval/agreement.csv",
         report_targets(),
         export_targets(),
-    default_target: True

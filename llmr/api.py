@@ -131,7 +131,7 @@ def export_retriever(
     or hub id the index was built with). The index's recorded pooling, passage prefix,
     encoder fingerprint and passage ids are checked against the arguments and ``passages``.
     """
-    from llmr.bm25 import PARAMS_FILE, check_ids, ids_fingerprint, read_passages
+    from llmr.candidates import PARAMS_FILE, check_ids, ids_fingerprint, read_passages
     from llmr.index import encoder_fingerprint
 
     pool = read_passages(passages)
@@ -292,7 +292,7 @@ class Retriever:
         another format version, missing or altered files, or an index whose ids differ from
         the pool's.
         """
-        from llmr.bm25 import ids_fingerprint
+        from llmr.candidates import ids_fingerprint
         from llmr.records import content_hash
 
         root = Path(path)
@@ -408,7 +408,7 @@ class Retriever:
         out, as the pipeline does for test queries. BM25 returns only passages sharing a
         word with the query, so a query may get fewer than k.
         """
-        from llmr.bm25 import candidates_table, self_exclusions
+        from llmr.candidates import candidates_table, self_exclusions
         from llmr.prompts import _retrieved_demos
 
         records, k = self._check(queries, k, task)

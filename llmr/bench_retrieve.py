@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from llmr.bm25 import BM25Index, read_passages, read_queries, tokenize, topk_rows
+from llmr.bm25 import BM25Index, tokenize
+from llmr.candidates import read_passages, read_queries, topk_rows
 from llmr.index import tune_faiss
 from llmr.io import write_json
 

@@ -19,9 +19,11 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "retrieve"): ("llmr.bench_retrieve:main", "bm25s vs rank_bm25, FAISS vs torch top-k"),
     ("bench", "score"): ("llmr.bench_score:main", "LLM scorer vs a plain reference loop"),
     ("seeds",): ("llmr.seeds:main", "combine seed-replicate runs: seed-averaged paired CIs"),
+    ("results",): ("llmr.results:main", "publish seed-replicate runs as a results folder"),
     ("tasks", "check"): ("llmr.tasks.check:main", "which BIG-bench tasks convert, or why not"),
     ("bench", "reward"): ("llmr.bench_reward:main", "cross-encoder pair scorer vs a plain loop"),
     ("bench", "eval"): ("llmr.bench_eval:main", "evaluation paths vs a reference-style loop"),
+    ("bench", "train"): ("llmr.bench_train:main", "reward/retriever training steps vs a Trainer-default loop"),
     ("bench", "api"): ("llmr.bench_api:main", "queries/s of an exported retriever (Retriever API)"),
 }
 

@@ -147,6 +147,43 @@ def freeze_positions(model: torch.nn.Module) -> int:
     return n
 
 
+def retriever_task(
+    tokenizer,
+    pool: PassagePool,
+    group_size: int,
+    max_length: int,
+    pooling: str = "mean",
+    temperature: float = 0.01,
+    kd_weight: float = 1.0,
+    contrastive_weight: float = 0.2,
+    query_prefix: str = "",
+    passage_prefix: str = "",
+) -> GroupTask:
+    """The bi-encoder's part of the shared loop (``llmr bench train`` times it too).
+
+    Collator: ``DistillCollator`` -> q_* (B, Lq), p_* (B*G, Lp), teacher (B, G); loss:
+    ``distill_loss`` of (B, H) queries and (B, G, H) passages; scores: (B, G) dot products.
+    """
+
+    def loss_fn(m: torch.nn.Module, inputs: dict) -> torch.Tensor:
+        q = embed(m, _split(inputs, "q_"), pooling)
+        p = embed(m, _split(inputs, "p_"), pooling).view(q.shape[0], group_size, -1)
+        loss, _, _ = distill_loss(q, p, inputs["teacher"], temperature, contrastive_weight,
+                                  kd_weight)
+        return loss
+
+    def score_batch(m: torch.nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
+        with autocast_context(device):
+            q = embed(m, _split(batch, "q_"), pooling)
+            p = embed(m, _split(batch, "p_"), pooling)
+        return torch.einsum("bh,bgh->bg", q, p.view(q.shape[0], group_size, -1))
+
+    return GroupTask(
+        lambda q: DistillCollator(tokenizer, q, pool, max_length, query_prefix, passage_prefix),
+        loss_fn, score_batch, max_length, ("acc1", "mrr"),
+    )  # fmt: skip
+
+
 def train_retriever(
     teacher: Sequence[str],
     passages: str,
@@ -186,24 +223,8 @@ def train_retriever(
     model = AutoModel.from_pretrained(init_model)
     if freeze_position_embeddings:
         freeze_positions(model)
-
-    def loss_fn(m: torch.nn.Module, inputs: dict) -> torch.Tensor:
-        q = embed(m, _split(inputs, "q_"), pooling)
-        p = embed(m, _split(inputs, "p_"), pooling).view(q.shape[0], spec.size, -1)
-        loss, _, _ = distill_loss(q, p, inputs["teacher"], temperature, contrastive_weight,
-                                  kd_weight)
-        return loss
-
-    def score_batch(m: torch.nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
-        with autocast_context(device):
-            q = embed(m, _split(batch, "q_"), pooling)
-            p = embed(m, _split(batch, "p_"), pooling)
-        return torch.einsum("bh,bgh->bg", q, p.view(q.shape[0], spec.size, -1))
-
-    task = GroupTask(
-        lambda q: DistillCollator(tok, q, data.pool, max_length, query_prefix, passage_prefix),
-        loss_fn, score_batch, max_length, ("acc1", "mrr"),
-    )  # fmt: skip
+    task = retriever_task(tok, data.pool, spec.size, max_length, pooling, temperature,
+                          kd_weight, contrastive_weight, query_prefix, passage_prefix)
     settings = {
         "init_model": init_model, "max_length": max_length, "pooling": pooling,
         "temperature": temperature, "kd_weight": kd_weight,

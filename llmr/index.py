@@ -22,7 +22,14 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from llmr.bm25 import check_ids, ids_fingerprint, read_passages, read_queries, run_search, sort_hits
+from llmr.candidates import (
+    check_ids,
+    ids_fingerprint,
+    read_passages,
+    read_queries,
+    run_search,
+    sort_hits,
+)
 from llmr.encoder import encode_texts, load_encoder
 from llmr.io import atomic_path, read_json, write_json
 

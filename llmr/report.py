@@ -297,6 +297,85 @@ def _main_table(summary: pd.DataFrame, task_order: list[str], baseline: str) -> 
     return pd.DataFrame(out)
 
 
+def task_layout(summary: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(task order, held-out tasks) as recorded in a summary table's per-task rows."""
+    per_task = summary[~summary["task"].isin(MEAN_ROWS)]
+    order = [str(t) for t in dict.fromkeys(per_task["task"])]
+    held_out = [str(t) for t in dict.fromkeys(per_task.loc[per_task["category"] == "held_out",
+                                                           "task"])]
+    return order, held_out
+
+
+def demo_shares(long: pd.DataFrame) -> pd.DataFrame:
+    """Per (retriever, variant): mean fraction of demonstrations from the query's task
+    (``demo_task_match``) and carrying its gold label (``demo_label_match``)."""
+    cols = ["retriever", "variant", "demo_task_match", "demo_label_match"]
+    if not len(long):
+        return pd.DataFrame(columns=cols)
+    return long.groupby(["retriever", "variant"], sort=False)[cols[2:]].mean().reset_index()
+
+
+def summary_markdown(
+    summary: pd.DataFrame,
+    baseline: str = "bm25",
+    n_boot: int = 1000,
+    shares: pd.DataFrame | None = None,
+    agreement: pd.DataFrame | None = None,
+    timings: pd.DataFrame | None = None,
+    title: str = "Evaluation summary",
+) -> str:
+    """The markdown report of a summary table (``SUMMARY_COLUMNS``) and optional tables.
+
+    Depends only on its arguments, so a committed summary.csv (plus the shares, agreement
+    and timings CSVs) renders the same markdown again.
+    """
+    task_order, held_out = task_layout(summary)
+    md = [
+        f"# {title}",
+        "",
+        "Values in percent; 95% percentile bootstrap CIs over test examples "
+        f"({n_boot} resamples). Held-out tasks: {', '.join(held_out) or 'none'}.",
+        "",
+        "## Main results",
+        "",
+        markdown_table(_main_table(summary, task_order, baseline)) if len(summary) else "(none)",
+        "",
+        f"## Difference vs {baseline} (paired by query, 95% CI)",
+        "",
+    ]
+    delta = summary[summary["metric"] == f"delta_vs_{baseline}"]
+    if len(delta):
+        wide = delta.assign(cell=[_fmt_ci(r) for _, r in delta.iterrows()]).pivot_table(
+            index=["retriever", "variant"],
+            columns="task",
+            values="cell",
+            aggfunc="first",
+            sort=False,
+        )
+        wide = wide[[c for c in [*task_order, *MEAN_ROWS] if c in wide.columns]].reset_index()
+        md.append(markdown_table(wide))
+    else:
+        md.append(f"(no baseline run named {baseline!r})")
+    if shares is not None and len(shares):
+        share = shares.copy()
+        for col in ("demo_task_match", "demo_label_match"):
+            share[col] = [_fmt(100 * x) for x in share[col]]
+        md += [
+            "",
+            "## Demonstrations sharing the query's task / label",
+            "",
+            "Percent of demonstrations from the query's task, and (classification tasks) "
+            "whose label equals the query's gold label.",
+            "",
+            markdown_table(share),
+        ]
+    if agreement is not None:
+        md += ["", "## Agreement", "", markdown_table(agreement.round(3))]
+    if timings is not None:
+        md += ["", "## Timings per rule", "", markdown_table(timings.round(1))]
+    return "\n".join(md) + "\n"
+
+
 def summarize(
     metrics: Sequence[str],
     predictions: Sequence[str],
@@ -324,67 +403,16 @@ def summarize(
     with atomic_path(out_csv) as tmp:
         summary.to_csv(tmp, index=False)
 
-    md = [
-        "# Evaluation summary",
-        "",
-        "Values in percent; 95% percentile bootstrap CIs over test examples "
-        f"({n_boot} resamples). Held-out tasks: "
-        + (
-            ", ".join(t for t, h in zip(tdf["task_name"], tdf["held_out"], strict=True) if h)
-            or "none"
-        )
-        + ".",
-        "",
-        "## Main results",
-        "",
-        markdown_table(_main_table(summary, task_order, baseline)) if len(summary) else "(none)",
-        "",
-        f"## Difference vs {baseline} (paired by query, 95% CI)",
-        "",
-    ]
-    delta = summary[summary["metric"] == f"delta_vs_{baseline}"]
-    if len(delta):
-        wide = delta.assign(cell=[_fmt_ci(r) for _, r in delta.iterrows()]).pivot_table(
-            index=["retriever", "variant"],
-            columns="task",
-            values="cell",
-            aggfunc="first",
-            sort=False,
-        )
-        wide = wide[[c for c in [*task_order, *MEAN_ROWS] if c in wide.columns]].reset_index()
-        md.append(markdown_table(wide))
-    else:
-        md.append(f"(no baseline run named {baseline!r})")
-    md += ["", "## Demonstrations sharing the query's task / label", ""]
-    if len(long):
-        share = (
-            long.groupby(["retriever", "variant"], sort=False)[
-                ["demo_task_match", "demo_label_match"]
-            ]
-            .mean()
-            .reset_index()
-        )
-        share["demo_task_match"] = [_fmt(100 * x) for x in share["demo_task_match"]]
-        share["demo_label_match"] = [_fmt(100 * x) for x in share["demo_label_match"]]
-        md += [
-            "Percent of demonstrations from the query's task, and (classification tasks) "
-            "whose label equals the query's gold label.",
-            "",
-            markdown_table(share),
-        ]
+    shares = demo_shares(long)
+    tt = parse_timings(timings)
+    if out_timings:
+        with atomic_path(out_timings) as tmp:
+            tt.to_csv(tmp, index=False)
+    ag = None
     if agreement:
         ag = read_table(agreement) if not agreement.endswith(".csv") else pd.read_csv(agreement)
-        md += ["", "## Agreement", "", markdown_table(ag.round(3))]
-    if timings:
-        tt = parse_timings(timings)
-        if out_timings:
-            with atomic_path(out_timings) as tmp:
-                tt.to_csv(tmp, index=False)
-        md += ["", "## Timings per rule", "", markdown_table(tt.round(1))]
-    elif out_timings:
-        with atomic_path(out_timings) as tmp:
-            parse_timings(()).to_csv(tmp, index=False)
-    write_text("\n".join(md) + "\n", out_md)
+    md = summary_markdown(summary, baseline, n_boot, shares, ag, tt if timings else None)
+    write_text(md, out_md)
     _plot(summary, task_order, baseline, out_plot)
     log.info("summary of %d runs: %d rows", len(runs), len(summary))
 

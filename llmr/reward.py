@@ -79,6 +79,24 @@ class RewardCollator:
         )
 
 
+def reward_task(tokenizer, pool: PassagePool, group_size: int, max_length: int) -> GroupTask:
+    """The reward model's part of the shared loop (``llmr bench train`` times it too).
+
+    Collator: ``RewardCollator`` -> (B*G, L) pairs; loss: ``listwise_ce`` of the (B, G)
+    logits; scores: (B, G) logits under autocast.
+    """
+
+    def loss_fn(m: torch.nn.Module, inputs: dict) -> torch.Tensor:
+        return listwise_ce(m(**inputs).logits.view(-1, group_size))
+
+    def score_batch(m: torch.nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
+        with autocast_context(device):
+            return m(**batch).logits.float().view(-1, group_size)
+
+    return GroupTask(lambda q: RewardCollator(tokenizer, q, pool, max_length), loss_fn,
+                     score_batch, max_length, ("group_acc", "group_mrr"))
+
+
 def train_reward(
     scores: Sequence[str],
     passages: str,
@@ -110,16 +128,7 @@ def train_reward(
     model = AutoModelForSequenceClassification.from_pretrained(init_model, num_labels=1)
     if model.config.pad_token_id is None and tok.pad_token_id is not None:
         model.config.pad_token_id = tok.pad_token_id
-
-    def loss_fn(m: torch.nn.Module, inputs: dict) -> torch.Tensor:
-        return listwise_ce(m(**inputs).logits.view(-1, spec.size))
-
-    def score_batch(m: torch.nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
-        with autocast_context(device):
-            return m(**batch).logits.float().view(-1, spec.size)
-
-    task = GroupTask(lambda q: RewardCollator(tok, q, data.pool, max_length), loss_fn,
-                     score_batch, max_length, ("group_acc", "group_mrr"))
+    task = reward_task(tok, data.pool, spec.size, max_length)
     settings = {"init_model": init_model, "max_length": max_length, "spec": spec, "cfg": cfg,
                 "heldback_fraction": heldback_fraction, "scores": list(scores)}
     fp = run_fingerprint(settings, [*scores, passages, tasks])

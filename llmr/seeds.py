@@ -90,7 +90,7 @@ def _cell(v: float, lo: float, hi: float, signed: bool) -> str:
 def seeds_markdown(seeds: pd.DataFrame, averaged: pd.DataFrame, baseline: str, n: int) -> str:
     """Markdown: seed-averaged means and deltas (paired CI), and each seed's delta."""
     delta = f"delta_vs_{baseline}"
-    lines = [f"# {n} training seeds", "",
+    lines = [f"# {n} training seed{'' if n == 1 else 's'}", "",
              "Seed-averaged predictions (each query's score averaged over seeds); "
              f"values in percent, paired 95% bootstrap CI vs {baseline}.", ""]
     rows = []

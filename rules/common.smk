@@ -5,7 +5,6 @@ from snakemake.utils import validate
 
 from llmr.fingerprint import code_fingerprint
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 SUITE = config["suite"]
@@ -16,15 +15,21 @@ if not set(SUITE["held_out"]) <= set(SUITE["tasks"]):
     )
 if SUITE["source"] == "released" and not SUITE["released_dir"]:
     raise ValueError("config suite.source is 'released' but suite.released_dir is not set")
-if SUITE["source"] == "original" and SUITE["original_dir"] \
-        and not os.path.isdir(SUITE["original_dir"]):
+if (
+    SUITE["source"] == "original"
+    and SUITE["original_dir"]
+    and not os.path.isdir(SUITE["original_dir"])
+):
     raise ValueError(f"config suite.original_dir: no folder {SUITE['original_dir']!r}")
 
 for _key in ("llm", "encoder", "reward_init"):
     _name = config["models"][_key]
     _local = os.path.isabs(_name) or _name.startswith((".", "~"))
-    if _name not in config["offline_models"] and _local \
-            and not os.path.exists(os.path.expanduser(_name)):
+    if (
+        _name not in config["offline_models"]
+        and _local
+        and not os.path.exists(os.path.expanduser(_name))
+    ):
         raise ValueError(f"config models.{_key}: local model path {_name!r} does not exist")
 
 ROUNDS = int(config["rounds"])
@@ -206,8 +211,10 @@ def training_metrics():
     """Training metrics JSONs of every trained model (for the training-curve plot)."""
     files = []
     for r in range(1, ROUNDS + 1):
-        files += [f"results/models/reward{r}.metrics.json",
-                  f"results/models/retriever{r}.metrics.json"]
+        files += [
+            f"results/models/reward{r}.metrics.json",
+            f"results/models/retriever{r}.metrics.json",
+        ]
     for name in ("epr", "llm_kd"):
         if name in EVAL["retrievers"]:
             files.append(f"results/models/{name}.metrics.json")

@@ -9,7 +9,12 @@ rule prepare:
         test="results/data/test.parquet",
         passages="results/data/passages.parquet",
         tasks="results/data/tasks.parquet",
+    log:
+        "logs/data/prepare.log",
+    benchmark:
+        "benchmarks/data/prepare.tsv"
     params:
+        **({"template": SUITE["template"]} if SUITE["source"] == "original" else {}),
         source=SUITE["source"],
         tasks=SUITE["tasks"],
         held_out=SUITE["held_out"],
@@ -21,12 +26,7 @@ rule prepare:
         task_types=dict(sorted(SUITE["task_types"].items())),
         task_metrics=dict(sorted(SUITE["task_metrics"].items())),
         # the template index only matters when converting the original datasets
-        **({"template": SUITE["template"]} if SUITE["source"] == "original" else {}),
         code=fingerprint("llmr.tasks"),
-    log:
-        "logs/data/prepare.log",
-    benchmark:
-        "benchmarks/data/prepare.tsv"
     script:
         "../workflow_scripts/prepare.py"
 
@@ -37,15 +37,15 @@ rule train_queries:
         tasks="results/data/tasks.parquet",
     output:
         "results/data/train_queries.parquet",
+    log:
+        "logs/data/train_queries.log",
+    benchmark:
+        "benchmarks/data/train_queries.tsv"
     params:
         max_per_task=config["teacher"]["max_queries_per_task"],
         seed=config["score"]["seed"],
         drop_held_out=True,
         code=fingerprint("llmr.tasks"),
-    log:
-        "logs/data/train_queries.log",
-    benchmark:
-        "benchmarks/data/train_queries.tsv"
     script:
         "../workflow_scripts/subsample.py"
 
@@ -56,14 +56,14 @@ rule eval_queries:
         tasks="results/data/tasks.parquet",
     output:
         "results/data/test_eval.parquet",
+    log:
+        "logs/data/eval_queries.log",
+    benchmark:
+        "benchmarks/data/eval_queries.tsv"
     params:
         max_per_task=EVAL["max_test_per_task"],
         seed=EVAL["seed"],
         drop_held_out=False,
         code=fingerprint("llmr.tasks"),
-    log:
-        "logs/data/eval_queries.log",
-    benchmark:
-        "benchmarks/data/eval_queries.tsv"
     script:
         "../workflow_scripts/subsample.py"

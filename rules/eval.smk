@@ -6,17 +6,17 @@ rule build_prompts:
         unpack(prompt_inputs),
     output:
         "results/eval/{retriever}/{variant}/prompts.parquet",
-    params:
-        method=lambda wc: prompt_method(wc.retriever),
-        k=EVAL["k"],
-        n_retrieve_factor=EVAL.get("n_retrieve_factor", 5),
-        seed=EVAL.get("seed", 42),
-        query_prefix=config["models"].get("query_prefix", ""),
-        code=fingerprint("llmr.prompts"),
     log:
         "logs/eval/prompts_{retriever}_{variant}.log",
     benchmark:
         "benchmarks/eval/prompts_{retriever}_{variant}.tsv"
+    params:
+        method=lambda wc: prompt_method(wc.retriever),
+        k=EVAL["k"],
+        n_retrieve_factor=EVAL["n_retrieve_factor"],
+        seed=EVAL["seed"],
+        query_prefix=config["models"]["query_prefix"],
+        code=fingerprint("llmr.prompts"),
     script:
         "../workflow_scripts/build_prompts.py"
 
@@ -30,13 +30,6 @@ rule llm_eval:
     output:
         predictions="results/eval/{retriever}/{variant}/predictions.parquet",
         metrics="results/eval/{retriever}/{variant}/metrics.json",
-    params:
-        model=model_param(config["models"]["llm"]),
-        max_length=EVAL.get("max_length", 1024),
-        max_new_tokens=EVAL.get("max_new_tokens", 64),
-        token_budget=EVAL.get("token_budget", 16384),
-        precision=PRECISION,
-        code=fingerprint("llmr.evaluate", "llmr.lm", "llmr.metrics", "llmr.device"),
     log:
         "logs/eval/llm_eval_{retriever}_{variant}.log",
     benchmark:
@@ -45,6 +38,13 @@ rule llm_eval:
     resources:
         mem_mb=6000,
         runtime=240,
+    params:
+        model=model_param(config["models"]["llm"]),
+        max_length=EVAL["max_length"],
+        max_new_tokens=EVAL["max_new_tokens"],
+        token_budget=EVAL["token_budget"],
+        precision=PRECISION,
+        code=fingerprint("llmr.evaluate", "llmr.lm", "llmr.metrics", "llmr.device"),
     script:
         "../workflow_scripts/llm_eval.py"
 
@@ -56,18 +56,26 @@ rule summary:
         tasks="results/data/tasks.parquet",
         agreement="results/eval/agreement.csv",
     output:
-        csv=report("results/eval/summary.csv", category="Summary"),
+        csv=report(
+            "results/eval/summary.csv",
+            caption="../report/summary.rst",
+            category="Summary",
+        ),
         md="results/eval/summary.md",
-        plot=report("results/eval/delta_vs_bm25.png", category="Summary"),
-    params:
-        baseline="bm25",
-        n_boot=EVAL.get("n_boot", 1000),
-        seed=EVAL.get("seed", 42),
-        code=fingerprint("llmr.report", "llmr.metrics"),
+        plot=report(
+            "results/eval/delta_vs_bm25.png",
+            caption="../report/delta_vs_bm25.rst",
+            category="Summary",
+        ),
     log:
         "logs/eval/summary.log",
     benchmark:
         "benchmarks/eval/summary.tsv"
+    params:
+        baseline="bm25",
+        n_boot=EVAL["n_boot"],
+        seed=EVAL["seed"],
+        code=fingerprint("llmr.report", "llmr.metrics"),
     script:
         "../workflow_scripts/summary.py"
 
@@ -76,13 +84,17 @@ rule training_curves:
     input:
         training_metrics(),
     output:
-        report("results/eval/training_curves.png", category="Training"),
-    params:
-        code=fingerprint("llmr.report"),
+        report(
+            "results/eval/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Training",
+        ),
     log:
         "logs/eval/training_curves.log",
     benchmark:
         "benchmarks/eval/training_curves.tsv"
+    params:
+        code=fingerprint("llmr.report"),
     script:
         "../workflow_scripts/training_curves.py"
 
@@ -95,15 +107,16 @@ rule report_examples:
     output:
         report(
             "results/eval/{retriever}/{variant}/examples.html",
+            caption="../report/examples.rst",
             category="Examples",
             labels={"retriever": "{retriever}", "variant": "{variant}"},
         ),
-    params:
-        n_per_task=3,
-        code=fingerprint("llmr.report"),
     log:
         "logs/eval/examples_{retriever}_{variant}.log",
     benchmark:
         "benchmarks/eval/examples_{retriever}_{variant}.tsv"
+    params:
+        n_per_task=3,
+        code=fingerprint("llmr.report"),
     script:
         "../workflow_scripts/report_examples.py"

@@ -7,20 +7,20 @@ rule export_retriever:
         unpack(export_inputs),
     output:
         directory("results/export/{name}"),
+    log:
+        "logs/export/{name}.log",
+    benchmark:
+        "benchmarks/export/{name}.tsv"
     wildcard_constraints:
         name="|".join(["bm25", *DENSE]),
     params:
         encoder=lambda wc: None if wc.name == "bm25" else retriever_model(wc.name),
         k=EVAL["k"],
-        n_retrieve_factor=EVAL.get("n_retrieve_factor", 5),
+        n_retrieve_factor=EVAL["n_retrieve_factor"],
         pooling=model_params()["pooling"],
         query_prefix=model_params()["query_prefix"],
         passage_prefix=model_params()["passage_prefix"],
         config_fingerprint=config_fingerprint(),
         code=fingerprint("llmr.api", "llmr.index", "llmr.bm25", "llmr.encoder", "llmr.prompts"),
-    log:
-        "logs/export/{name}.log",
-    benchmark:
-        "benchmarks/export/{name}.tsv"
     script:
         "../workflow_scripts/export_retriever.py"

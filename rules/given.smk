@@ -9,13 +9,13 @@ rule given_candidates:
         passages="results/data/passages.parquet",
     output:
         "results/given/candidates.parquet",
-    params:
-        kind="candidates",
-        code=fingerprint("llmr.given"),
     log:
         "logs/given/candidates.log",
     benchmark:
         "benchmarks/given/candidates.tsv"
+    params:
+        kind="candidates",
+        code=fingerprint("llmr.given"),
     script:
         "../workflow_scripts/import_given.py"
 
@@ -26,13 +26,13 @@ use rule given_candidates as given_scores with:
         passages="results/data/passages.parquet",
     output:
         "results/given/scores.parquet",
-    params:
-        kind="scores",
-        code=fingerprint("llmr.given"),
     log:
         "logs/given/scores.log",
     benchmark:
         "benchmarks/given/scores.tsv"
+    params:
+        kind="scores",
+        code=fingerprint("llmr.given"),
 
 
 use rule given_candidates as given_teacher with:
@@ -41,10 +41,10 @@ use rule given_candidates as given_teacher with:
         passages="results/data/passages.parquet",
     output:
         "results/given/teacher{i}.parquet",
-    params:
-        kind="teacher",
-        code=fingerprint("llmr.given"),
     log:
         "logs/given/teacher{i}.log",
     benchmark:
         "benchmarks/given/teacher{i}.tsv"
+    params:
+        kind="teacher",
+        code=fingerprint("llmr.given"),

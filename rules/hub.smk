@@ -11,17 +11,17 @@ localrules:
 rule fetch_released:
     output:
         "resources/released/{name}.jsonl.gz",
-    wildcard_constraints:
-        name="train|test|passages|bm25_train|kd_bm25_train|kd_it2_train",
-    params:
-        repo_id=SUITE["hub_repo"],
-        revision=SUITE["hub_revision"],
-        code=fingerprint("llmr.tasks.hub"),
     log:
         "logs/resources/released_{name}.log",
     benchmark:
         "benchmarks/resources/released_{name}.tsv"
+    wildcard_constraints:
+        name="train|test|passages|bm25_train|kd_bm25_train|kd_it2_train",
     resources:
         mem_mb=8000,
+    params:
+        repo_id=SUITE["hub_repo"],
+        revision=SUITE["hub_revision"],
+        code=fingerprint("llmr.tasks.hub"),
     script:
         "../workflow_scripts/fetch_released.py"

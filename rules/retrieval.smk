@@ -6,16 +6,16 @@ rule bm25_index:
         passages="results/data/passages.parquet",
     output:
         directory("results/index/bm25"),
+    log:
+        "logs/retrieval/bm25_index.log",
+    benchmark:
+        "benchmarks/retrieval/bm25_index.tsv"
     params:
         k1=config["bm25"]["k1"],
         b=config["bm25"]["b"],
         method=config["bm25"]["method"],
         stopwords=config["bm25"]["stopwords"],
         code=fingerprint("llmr.bm25"),
-    log:
-        "logs/retrieval/bm25_index.log",
-    benchmark:
-        "benchmarks/retrieval/bm25_index.tsv"
     script:
         "../workflow_scripts/bm25_index.py"
 
@@ -28,14 +28,14 @@ rule bm25_topk:
     output:
         candidates="results/candidates/round0.parquet",
         run_file="results/candidates/round0.trec",
-    params:
-        topk=config["bm25"]["topk"],
-        exclude_self=True,
-        code=fingerprint("llmr.bm25"),
     log:
         "logs/retrieval/bm25_topk.log",
     benchmark:
         "benchmarks/retrieval/bm25_topk.tsv"
+    params:
+        topk=config["bm25"]["topk"],
+        exclude_self=True,
+        code=fingerprint("llmr.bm25"),
     script:
         "../workflow_scripts/bm25_search.py"
 
@@ -46,12 +46,6 @@ rule dense_index:
         passages="results/data/passages.parquet",
     output:
         directory("results/index/{dense}"),
-    params:
-        encoder=lambda wc: retriever_model(wc.dense),
-        index_type="flat",
-        pooling=model_params()["pooling"],
-        passage_prefix=model_params()["passage_prefix"],
-        code=fingerprint("llmr.index", "llmr.encoder"),
     log:
         "logs/retrieval/dense_index_{dense}.log",
     benchmark:
@@ -59,6 +53,12 @@ rule dense_index:
     threads: 2
     resources:
         mem_mb=4000,
+    params:
+        encoder=lambda wc: retriever_model(wc.dense),
+        index_type="flat",
+        pooling=model_params()["pooling"],
+        passage_prefix=model_params()["passage_prefix"],
+        code=fingerprint("llmr.index", "llmr.encoder"),
     script:
         "../workflow_scripts/dense_index.py"
 
@@ -72,8 +72,13 @@ rule search_topk:
     output:
         candidates="results/candidates/round{round}.parquet",
         run_file="results/candidates/round{round}.trec",
+    log:
+        "logs/retrieval/search_topk_round{round}.log",
+    benchmark:
+        "benchmarks/retrieval/search_topk_round{round}.tsv"
     wildcard_constraints:
         round=r"[1-9]\d*",
+    threads: 2
     params:
         encoder=lambda wc: f"results/models/retriever{wc.round}",
         topk=config["bm25"]["topk"],
@@ -81,11 +86,6 @@ rule search_topk:
         pooling=model_params()["pooling"],
         query_prefix=model_params()["query_prefix"],
         code=fingerprint("llmr.index", "llmr.encoder"),
-    log:
-        "logs/retrieval/search_topk_round{round}.log",
-    benchmark:
-        "benchmarks/retrieval/search_topk_round{round}.tsv"
-    threads: 2
     script:
         "../workflow_scripts/dense_search.py"
 
@@ -98,14 +98,14 @@ rule eval_candidates_bm25:
     output:
         candidates="results/eval/bm25/candidates.parquet",
         run_file="results/eval/bm25/candidates.trec",
-    params:
-        topk=eval_topk(),
-        exclude_self=True,
-        code=fingerprint("llmr.bm25"),
     log:
         "logs/eval/candidates_bm25.log",
     benchmark:
         "benchmarks/eval/candidates_bm25.tsv"
+    params:
+        topk=eval_topk(),
+        exclude_self=True,
+        code=fingerprint("llmr.bm25"),
     script:
         "../workflow_scripts/bm25_search.py"
 
@@ -119,6 +119,11 @@ rule eval_candidates_dense:
     output:
         candidates="results/eval/{dense}/candidates.parquet",
         run_file="results/eval/{dense}/candidates.trec",
+    log:
+        "logs/eval/candidates_{dense}.log",
+    benchmark:
+        "benchmarks/eval/candidates_{dense}.tsv"
+    threads: 2
     params:
         encoder=lambda wc: retriever_model(wc.dense),
         topk=eval_topk(),
@@ -126,11 +131,6 @@ rule eval_candidates_dense:
         pooling=model_params()["pooling"],
         query_prefix=model_params()["query_prefix"],
         code=fingerprint("llmr.index", "llmr.encoder"),
-    log:
-        "logs/eval/candidates_{dense}.log",
-    benchmark:
-        "benchmarks/eval/candidates_{dense}.tsv"
-    threads: 2
     script:
         "../workflow_scripts/dense_search.py"
 
@@ -143,13 +143,13 @@ rule eval_candidates_gold:
         tasks="results/data/tasks.parquet",
     output:
         candidates="results/eval/gold_label/candidates.parquet",
-    params:
-        topk=eval_topk(),
-        seed=EVAL["seed"],
-        code=fingerprint("llmr.oracle"),
     log:
         "logs/eval/candidates_gold_label.log",
     benchmark:
         "benchmarks/eval/candidates_gold_label.tsv"
+    params:
+        topk=eval_topk(),
+        seed=EVAL["seed"],
+        code=fingerprint("llmr.oracle"),
     script:
         "../workflow_scripts/gold_label_candidates.py"

@@ -8,7 +8,7 @@ from llmr.device import resolve_precision
 # carries the decision into cluster jobs (which re-read this file), so all jobs of a run agree.
 PRECISION = (
     os.environ.setdefault("LLMR_RUN_PRECISION", resolve_precision("auto"))
-    if config.get("precision", "auto") == "auto"
+    if config["precision"] == "auto"
     else resolve_precision(config["precision"])
 )
 
@@ -26,6 +26,14 @@ rule llm_score:
         reuse=lambda wc: scores_upto(int(wc.round) - 1),
     output:
         temp("results/scores/round{round}/shard_{scatteritem}.parquet"),
+    log:
+        "logs/score/round{round}/shard_{scatteritem}.log",
+    benchmark:
+        "benchmarks/score/round{round}/shard_{scatteritem}.tsv"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=240,
     params:
         model=model_param(config["models"]["llm"]),
         shard=lambda wc: int(wc.scatteritem.split("-of-")[0]) - 1,
@@ -38,14 +46,6 @@ rule llm_score:
         precision=PRECISION,
         chunk_size=config["score"]["chunk_size"],
         code=fingerprint("llmr.score", "llmr.lm", "llmr.device"),
-    log:
-        "logs/score/round{round}/shard_{scatteritem}.log",
-    benchmark:
-        "benchmarks/score/round{round}/shard_{scatteritem}.tsv"
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=240,
     script:
         "../workflow_scripts/llm_score.py"
 
@@ -55,11 +55,11 @@ rule gather_scores:
         gather.llm_score("results/scores/round{{round}}/shard_{scatteritem}.parquet"),
     output:
         "results/scores/round{round}.parquet",
-    params:
-        code=fingerprint("llmr.score"),
     log:
         "logs/score/gather_round{round}.log",
     benchmark:
         "benchmarks/score/gather_round{round}.tsv"
+    params:
+        code=fingerprint("llmr.score"),
     script:
         "../workflow_scripts/gather_scores.py"

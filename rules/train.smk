@@ -10,20 +10,20 @@ rule train_reward:
     output:
         model=directory("results/models/reward{r}"),
         metrics="results/models/reward{r}.metrics.json",
-    wildcard_constraints:
-        r=r"[1-9]\d*",
-    params:
-        init_model=init_param(config["models"]["reward_init"]),
-        hp=train_params("reward"),
-        code=fingerprint("llmr.reward", "llmr.training", "llmr.groups", "llmr.device"),
     log:
         "logs/train/reward{r}.log",
     benchmark:
         "benchmarks/train/reward{r}.tsv"
+    wildcard_constraints:
+        r=r"[1-9]\d*",
     threads: 2
     resources:
         mem_mb=6000,
         runtime=240,
+    params:
+        init_model=init_param(config["models"]["reward_init"]),
+        hp=train_params("reward"),
+        code=fingerprint("llmr.reward", "llmr.training", "llmr.groups", "llmr.device"),
     script:
         "../workflow_scripts/train_reward.py"
 
@@ -36,12 +36,6 @@ rule reward_score:
         passages="results/data/passages.parquet",
     output:
         "results/teacher/round{round}.parquet",
-    params:
-        topk=config["teacher"]["topk"],
-        token_budget=config["teacher"]["token_budget"],
-        max_length=config["reward"]["max_length"],
-        precision=PRECISION,
-        code=fingerprint("llmr.reward", "llmr.pairs", "llmr.groups", "llmr.device"),
     log:
         "logs/train/reward_score_round{round}.log",
     benchmark:
@@ -50,6 +44,12 @@ rule reward_score:
     resources:
         mem_mb=4000,
         runtime=240,
+    params:
+        topk=config["teacher"]["topk"],
+        token_budget=config["teacher"]["token_budget"],
+        max_length=config["reward"]["max_length"],
+        precision=PRECISION,
+        code=fingerprint("llmr.reward", "llmr.pairs", "llmr.groups", "llmr.device"),
     script:
         "../workflow_scripts/reward_score.py"
 
@@ -63,21 +63,22 @@ rule train_retriever:
     output:
         model=directory("results/models/retriever{r}"),
         metrics="results/models/retriever{r}.metrics.json",
-    wildcard_constraints:
-        r=r"[1-9]\d*",
-    params:
-        init_model=init_param(config["models"]["encoder"]),
-        hp=train_params("retriever", model_params()),
-        code=fingerprint("llmr.distill", "llmr.training", "llmr.groups", "llmr.encoder",
-                         "llmr.device"),
     log:
         "logs/train/retriever{r}.log",
     benchmark:
         "benchmarks/train/retriever{r}.tsv"
+    wildcard_constraints:
+        r=r"[1-9]\d*",
     threads: 2
     resources:
         mem_mb=6000,
         runtime=240,
+    params:
+        init_model=init_param(config["models"]["encoder"]),
+        hp=train_params("retriever", model_params()),
+        code=fingerprint(
+            "llmr.distill", "llmr.training", "llmr.groups", "llmr.encoder", "llmr.device"
+        ),
     script:
         "../workflow_scripts/train_retriever.py"
 
@@ -108,15 +109,16 @@ use rule train_retriever as train_epr with:
     output:
         model=directory("results/models/epr"),
         metrics="results/models/epr.metrics.json",
-    params:
-        init_model=init_param(config["models"]["encoder"]),
-        hp=train_params("epr", model_params({"kd_weight": 0.0, "contrastive_weight": 1.0})),
-        code=fingerprint("llmr.distill", "llmr.training", "llmr.groups", "llmr.encoder",
-                         "llmr.device"),
     log:
         "logs/train/epr.log",
     benchmark:
         "benchmarks/train/epr.tsv"
+    params:
+        init_model=init_param(config["models"]["encoder"]),
+        hp=train_params("epr", model_params({"kd_weight": 0.0, "contrastive_weight": 1.0})),
+        code=fingerprint(
+            "llmr.distill", "llmr.training", "llmr.groups", "llmr.encoder", "llmr.device"
+        ),
 
 
 rule agreement:
@@ -129,6 +131,11 @@ rule agreement:
         bm25=lambda wc: candidates_file(0) if wc.r == "1" and not GIVEN.get("scores") else [],
     output:
         "results/eval/agreement_round{r}.csv",
+    log:
+        "logs/eval/agreement_round{r}.log",
+    benchmark:
+        "benchmarks/eval/agreement_round{r}.tsv"
+    threads: 2
     params:
         base_encoder=lambda wc, input: input.base or model_path(config["models"]["encoder"]),
         heldback_fraction=config["heldback_fraction"],
@@ -136,11 +143,6 @@ rule agreement:
         query_prefix=model_params()["query_prefix"],
         passage_prefix=model_params()["passage_prefix"],
         code=fingerprint("llmr.agreement", "llmr.groups", "llmr.encoder"),
-    log:
-        "logs/eval/agreement_round{r}.log",
-    benchmark:
-        "benchmarks/eval/agreement_round{r}.tsv"
-    threads: 2
     script:
         "../workflow_scripts/agreement.py"
 
@@ -149,7 +151,11 @@ rule agreement_table:
     input:
         [f"results/eval/agreement_round{r}.csv" for r in range(1, ROUNDS + 1)],
     output:
-        report("results/eval/agreement.csv", category="Agreement with the LLM"),
+        report(
+            "results/eval/agreement.csv",
+            caption="../report/agreement.rst",
+            category="Agreement with the LLM",
+        ),
     log:
         "logs/eval/agreement_table.log",
     benchmark:

@@ -28,6 +28,10 @@ from pathlib import Path
 
 import torch
 
+# The tiny models, suite and synthetic scores are test-only helpers (tests/helpers/, not part
+# of the llmr package): put the repo's tests folder on the path to import them.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 # Nominal dense bf16 tensor-core peaks (TFLOP/s, no sparsity), by device-name substring.
 BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0,
                     "H100": 756.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0, "L4": 121.0}
@@ -97,7 +101,8 @@ def check_scoring(device: str, n_seqs: int = 512, length: int = 512) -> dict:
 def check_eval(device: str, work: Path) -> dict:
     """A few prompts through the three evaluation paths, bf16 on ``device``."""
     from llmr.lm import constrained_decode, greedy_generate, load_causal_lm, score_options
-    from llmr.testing import make_tiny_causal_lm
+
+    from helpers.tiny import make_tiny_causal_lm
 
     model, tok = load_causal_lm(str(make_tiny_causal_lm(work / "lm")), device=device,
                                 dtype=torch.bfloat16)
@@ -113,9 +118,9 @@ def check_eval(device: str, work: Path) -> dict:
 def check_training(work: Path) -> dict:
     """A few reward-model and retriever steps (the stages pick bf16 on a bf16 GPU)."""
     from llmr import distill, reward
-    from llmr.groups import synthetic_scores
     from llmr.tasks import prepare
-    from llmr.testing import make_tiny_encoder, write_tiny_suite
+
+    from helpers.tiny import make_tiny_encoder, synthetic_scores, write_tiny_suite
 
     suite = write_tiny_suite(work / "suite")
     data = {k: str(work / f"{k}.parquet") for k in ("train", "test", "passages", "tasks")}

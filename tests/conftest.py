@@ -14,7 +14,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory):
     """Path to a tiny random causal LM (LlamaForCausalLM) with its tokenizer."""
-    from llmr.testing import make_tiny_causal_lm
+    from helpers.tiny import make_tiny_causal_lm
 
     return str(make_tiny_causal_lm(tmp_path_factory.mktemp("tiny_lm")))
 
@@ -22,7 +22,7 @@ def tiny_lm(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory):
     """Path to a tiny random BERT encoder with its tokenizer."""
-    from llmr.testing import make_tiny_encoder
+    from helpers.tiny import make_tiny_encoder
 
     return str(make_tiny_encoder(tmp_path_factory.mktemp("tiny_encoder")))
 
@@ -30,7 +30,7 @@ def tiny_encoder(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_suite_dir(tmp_path_factory):
     """Folder with the tiny suite in the paper's released format (.jsonl.gz)."""
-    from llmr.testing import write_tiny_suite
+    from helpers.tiny import write_tiny_suite
 
     return write_tiny_suite(tmp_path_factory.mktemp("tiny_suite"))
 

@@ -10,7 +10,8 @@ import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from llmr.agreement import COLUMNS, agreement, ndcg_at_k, rank_relevance, spearman, top1
-from llmr.groups import synthetic_scores
+
+from helpers.tiny import synthetic_scores
 
 
 def test_rank_relevance_and_ndcg_by_hand():

@@ -19,7 +19,8 @@ from llmr.cli import main
 from llmr.io import read_json, read_parquet, write_json
 from llmr.prompts import build_prompts
 from llmr.report import SUMMARY_COLUMNS
-from llmr.testing import make_tiny_encoder
+
+from helpers.tiny import make_tiny_encoder
 
 K = 3
 FACTOR = 5

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llmr import bm25
+from llmr import bm25, candidates
 from llmr.io import CANDIDATE_FIELDS, read_json, read_parquet, write_parquet
 from llmr.records import content_hash, query_hash
 
@@ -74,7 +74,7 @@ def test_ties_broken_by_row(tmp_path):
     bm25.build_index(str(tmp_path / "p.parquet"), str(tmp_path / "idx"))
     idx, sc = bm25.load_index(str(tmp_path / "idx")).topk(["zebra"], 4)
     assert idx[0].tolist() == [0, 2, 3, -1] and sc[0, 0] == sc[0, 1] == sc[0, 2]
-    ti, _ = bm25.topk_rows(np.array([[1.0, 3.0, 3.0, -np.inf, 3.0]]), 4)
+    ti, _ = candidates.topk_rows(np.array([[1.0, 3.0, 3.0, -np.inf, 3.0]]), 4)
     assert ti.tolist() == [[1, 2, 4, 0]]
 
 

@@ -65,3 +65,23 @@ def test_minimal_config_gets_every_default():
             for k in path:
                 assert k in node, f"{'.'.join(path)} not filled by the schema defaults"
                 node = node[k]
+
+
+def _key_paths(node: dict, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    paths = set()
+    for k, v in node.items():
+        paths.add((*prefix, k))
+        if isinstance(v, dict):
+            paths |= _key_paths(v, (*prefix, k))
+    return paths
+
+
+def test_tiny_test_config_validates_and_sets_every_key_of_config_yaml():
+    """.test/config.yaml (the workflow tests' tiny config, loaded by tests/helpers/workflow.py)
+    is a valid config that sets every key config.yaml sets: a new setting of the default
+    experiment is not silently left to its schema default in the tests."""
+    tiny = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    default = yaml.safe_load((REPO / "config.yaml").read_text())
+    missing = sorted(".".join(p) for p in _key_paths(default) - _key_paths(tiny))
+    assert missing == [], f"keys of config.yaml missing from .test/config.yaml: {missing}"
+    validate(tiny, str(SCHEMA))

@@ -15,8 +15,9 @@ from llmr.distill import (
     train_retriever,
 )
 from llmr.encoder import load_encoder
-from llmr.groups import synthetic_scores
 from llmr.io import read_json
+
+from helpers.tiny import synthetic_scores
 
 
 def _lse(xs):

@@ -16,9 +16,10 @@ from llmr.groups import (
     merge_scored,
     negative_window,
     sample_group,
-    synthetic_scores,
 )
 from llmr.io import read_parquet, write_parquet
+
+from helpers.tiny import synthetic_scores
 
 DOCS = np.arange(20)  # pool indices 0..19, best first
 SCORES = -np.arange(20, dtype=float)  # descending

@@ -601,7 +601,7 @@ def test_missing_hub_dataset_says_how_to_use_a_local_copy(tmp_path, monkeypatch)
 def test_workflow_prepares_original_datasets_with_the_configured_template(
     fixtures_dir, tmp_path, monkeypatch, tiny_suite_dir, tiny_lm, tiny_encoder
 ):
-    from llmr.testing_workflow import copy_workflow, snakemake, tiny_config, write_config
+    from helpers.workflow import copy_workflow, snakemake, tiny_config, write_config
 
     monkeypatch.setenv("HF_DATASETS_CACHE", str(fixtures_dir / "cache"))
     wd = copy_workflow(tmp_path / "wf")

@@ -15,7 +15,8 @@ from llmr.io import RecordError
 from llmr.tasks.hub import HubUnreachable, fetch_released, released_root, validate_released
 from llmr.tasks.original import PAPER_HELD_OUT, PAPER_TASKS
 from llmr.tasks.released import load_released
-from llmr.testing_workflow import REPO, copy_workflow, planned_jobs, tiny_config, write_config
+
+from helpers.workflow import REPO, copy_workflow, planned_jobs, tiny_config, write_config
 
 PAPER = REPO / "config" / "paper.yaml"
 
@@ -229,7 +230,7 @@ def test_hub_source_prepares_from_the_fetched_files(tmp_path, tiny_suite_dir, ti
     """With the released files already fetched, rule prepare reads them (source: hub)."""
     import shutil
 
-    from llmr.testing_workflow import snakemake
+    from helpers.workflow import snakemake
 
     wd = copy_workflow(tmp_path / "wf")
     cfg = tiny_config(tiny_suite_dir, tiny_lm, tiny_encoder)

@@ -11,8 +11,9 @@ import torch
 from transformers import AutoModelForSequenceClassification, TrainerCallback
 
 from llmr import reward, training
-from llmr.groups import synthetic_scores
 from llmr.io import read_json, read_parquet, write_parquet
+
+from helpers.tiny import synthetic_scores
 
 TINY = dict(max_length=48, steps=4, batch_size=4, n_negatives=3, lr=1e-3, save_steps=2)
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from llmr.testing_workflow import (
+from helpers.workflow import (
     REPO,
     Runner,
     copy_workflow,

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from llmr.testing_workflow import (
+from helpers.workflow import (
     EXTRA_TASK,
     REPO,
     copy_workflow,
@@ -313,6 +313,7 @@ def test_report_renders(done_run, runner):
     assert len(html) > 10_000
     for name in ("summary.csv", "training_curves.png", "examples.html", "agreement.csv"):
         assert name in html, name
+    assert "Training loss against step" in html  # a caption (report/training_curves.rst)
 
 
 def test_missing_local_model_path_is_rejected(done_run, runner):

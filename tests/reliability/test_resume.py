@@ -16,8 +16,9 @@ import torch
 from safetensors.torch import load_file
 
 from llmr import device, lm, score
-from llmr.groups import synthetic_scores
 from llmr.io import read_json, read_parquet, write_parquet
+
+from helpers.tiny import synthetic_scores
 
 KILLABLE = Path(__file__).with_name("killable.py")
 

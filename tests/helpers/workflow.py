@@ -1,4 +1,5 @@
-"""Helpers to run the Snakemake workflow on the tiny suite (used by the workflow tests).
+"""Helpers to run the Snakemake workflow on the tiny suite (used by the workflow tests;
+test-only, so not part of the llmr package). The tiny config is ``.test/config.yaml``.
 
 The workflow tests run Snakemake as an ordinary (non-root) user, because that is what users
 are: a run as root ignores file permissions and so hides, e.g., write-protected outputs.
@@ -25,7 +26,8 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # tests/helpers/workflow.py -> the repo
+TEST_CONFIG = REPO / ".test" / "config.yaml"
 WORKFLOW_PARTS = ("Snakefile", "rules", "workflow_scripts", "schemas", "profiles", "llmr", "report",
                   "environment.yml", "pyproject.toml",
                   "config.yaml")
@@ -189,23 +191,12 @@ def stage_inputs(dst: Path, suite_dir: str, lm: str, encoder: str) -> dict[str, 
 
 
 def tiny_config(suite_dir: str, lm: str, encoder: str, rounds: int = 1) -> dict:
-    """A config for the tiny suite with tiny models; every stage trains for a few steps."""
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    cfg["suite"].update(source="released", released_dir=str(suite_dir),
-                        tasks=["cls_sent", "mc_pick", "gen_echo"], held_out=["gen_echo"],
-                        max_train_per_task=None, max_test_per_task=None)
+    """``.test/config.yaml`` (the tiny suite, every stage a few steps) with this run's paths
+    of the tiny suite and models, and ``rounds``."""
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    cfg["suite"]["released_dir"] = str(suite_dir)
     cfg["models"].update(llm=str(lm), encoder=str(encoder), reward_init=str(encoder))
     cfg["rounds"] = rounds
-    cfg["score"].update(shards=2, max_queries_per_task=12, n_candidates=8, max_length=256)
-    cfg["bm25"]["topk"] = 20
-    cfg["teacher"].update(topk=10, max_queries_per_task=None)
-    for sec in ("reward", "retriever", "epr"):
-        if sec in cfg:
-            cfg[sec].update(steps=4, batch_size=4, max_length=64)
-    retrievers = ["zero_shot", "random", "bm25", "base", "kmeans", "epr", "llm_kd", "gold_label",
-                  "llmr"]
-    cfg["eval"].update(k=2, max_test_per_task=4, max_new_tokens=8, max_length=256, n_boot=50,
-                       retrievers=retrievers, variants=["task_filter", "no_filter"])
     return cfg
 
 

@@ -1,4 +1,5 @@
-"""Tiny, randomly initialised models and a tiny task suite for tests and dry runs.
+"""Tiny, randomly initialised models, a tiny task suite and synthetic LLM scores for tests
+(and scripts/gpu_check.py); test-only, so not part of the llmr package.
 
 Nothing here touches the network: tokenizers are trained on the tiny corpus itself.
 """
@@ -8,8 +9,19 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from llmr.io import write_jsonl
-from llmr.records import LETTERS, passage_contents
+import numpy as np
+import pandas as pd
+
+from llmr.groups import PassagePool
+from llmr.io import EXAMPLE_FIELDS, read_table, write_jsonl, write_parquet
+from llmr.records import (
+    CLASSIFICATION,
+    CROSS_TASK_PENALTY,
+    LETTERS,
+    gold_text,
+    passage_contents,
+    query_hash,
+)
 
 _SPORTS = ["player", "striker", "goalie", "pitcher", "runner", "skater"]
 _VERBS = ["scored", "kicked", "threw", "caught", "dunked", "served"]
@@ -168,3 +180,58 @@ def make_tiny_encoder(out_dir: str | Path, seed: int = 0) -> Path:
         model_max_length=512,
     )
     return _save_tiny_model(out_dir, seed, "wordpiece", special, BertConfig, BertModel)
+
+
+def synthetic_scores(
+    train: str,
+    passages: str,
+    tasks: str,
+    out: str,
+    n_candidates: int = 16,
+    cross_task: int = 2,
+    seed: int = 0,
+) -> None:
+    """Write a synthetic LLM-score table (for tests and dry runs, not for results).
+
+    Per training query: ``n_candidates - cross_task`` random passages of its own task plus
+    ``cross_task`` from other tasks (never its own passage). Score = -1 + N(0, 0.5), -100
+    added for other-task candidates and, for classification tasks with a label set, for
+    candidates whose label differs from the gold text (the LLM scorer's penalties).
+    """
+    rng = np.random.default_rng(seed)
+    pool = PassagePool.load(passages)
+    tdf = read_table(tasks)
+    labelled = {
+        t for t, ty, lab in zip(tdf["task_name"], tdf["task_type"], tdf["labels"], strict=True)
+        if ty == CLASSIFICATION and len(lab)
+    }  # fmt: skip
+    pdf = read_table(passages)
+    by_task: dict[str, np.ndarray] = {
+        t: np.flatnonzero(pdf["task_name"].to_numpy() == t) for t in pdf["task_name"].unique()
+    }
+    rows = []
+    for rec in read_table(train).to_dict("records"):
+        gold = gold_text(rec["answers"], rec["options"], str(rec["query_id"]))
+        own = set(pool.by_hash.get(query_hash(rec["query"], rec["answers"], rec["options"]), []))
+        own.add(pool.index.get(str(rec["query_id"]), -1))
+        same = [int(i) for i in by_task.get(rec["task_name"], []) if int(i) not in own]
+        other = (
+            np.flatnonzero(pdf["task_name"].to_numpy() != rec["task_name"])
+            if cross_task
+            else np.zeros(0, dtype=np.int64)
+        )
+        k_same = min(len(same), n_candidates - min(cross_task, len(other)))
+        pick = list(rng.choice(same, size=k_same, replace=False)) if k_same else []
+        if cross_task and len(other):
+            pick += list(rng.choice(other, size=min(cross_task, len(other)), replace=False))
+        ids, scores = [], []
+        for i in pick:
+            s = -1.0 + rng.normal(0, 0.5)
+            if pdf["task_name"].iat[i] != rec["task_name"]:
+                s += CROSS_TASK_PENALTY
+            elif rec["task_name"] in labelled and pool.labels[i] != gold.strip():
+                s += CROSS_TASK_PENALTY
+            ids.append(pool.ids[i])
+            scores.append(float(s))
+        rows.append({**{k: rec[k] for k in EXAMPLE_FIELDS}, "doc_ids": ids, "doc_scores": scores})
+    write_parquet(pd.DataFrame(rows), out)

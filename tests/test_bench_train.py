@@ -1,0 +1,93 @@
+"""``llmr bench train`` on a tiny encoder: JSON keys, equal first-step losses, token counts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from transformers import AutoTokenizer
+
+from llmr import bench_train
+from llmr.groups import GroupSampler
+from llmr.training import GroupDataset, GroupSpec
+
+from helpers.tiny import synthetic_scores
+
+PATH_KEYS = {"seconds", "steps_per_s", "real_tokens", "padded_tokens", "real_tokens_per_s",
+             "padded_tokens_per_s", "achieved_gflops", "fraction_of_bf16_peak",
+             "first_step_loss", "grad_accum", "micro_batch_groups"}
+MODEL_KEYS = {"llmr", "baseline", "speedup", "first_step_loss_abs_diff", "token_budget",
+              "non_embedding_parameters"}
+TOP_KEYS = {"reward", "retriever", "reward_speedup", "retriever_speedup", "flops_formula",
+            "fraction_of_bf16_peak", "bf16_matmul_gflops", "peak_gflops", "peak_rss_gb"}
+
+
+def test_bench_train_main_tiny_synthetic(tiny_encoder, tmp_path):
+    out = tmp_path / "train.json"
+    rc = bench_train.main([
+        "--json", str(out), "--model", tiny_encoder, "--synthetic", "--steps", "2",
+        "--warmup", "1", "--reward-batch", "4", "--retriever-batch", "4",
+        "--reward-max-length", "320", "--retriever-max-length", "160", "--token-budget", "5120",
+        "--no-dropout",
+    ])  # fmt: skip
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert TOP_KEYS <= set(res) and res["data"].startswith("synthetic")
+    for kind in ("reward", "retriever"):
+        assert MODEL_KEYS <= set(res[kind])
+        llmr, base = res[kind]["llmr"], res[kind]["baseline"]
+        assert PATH_KEYS <= set(llmr) and PATH_KEYS <= set(base)
+        # the same groups: the same real tokens; only the padding differs
+        assert llmr["real_tokens"] == base["real_tokens"] > 0
+        assert llmr["real_tokens"] <= llmr["padded_tokens"] < base["padded_tokens"]
+        assert res[kind]["speedup"] > 0 and llmr["fraction_of_bf16_peak"] > 0
+    rm = res["reward"]
+    # 5120-token budget, groups of 8 x 320 tokens: 2 groups per micro-batch, 2 accumulated
+    assert (rm["llmr"]["micro_batch_groups"], rm["llmr"]["grad_accum"]) == (2, 2)
+    assert (rm["baseline"]["micro_batch_groups"], rm["baseline"]["grad_accum"]) == (4, 1)
+    assert rm["baseline"]["padded_tokens"] == 2 * 4 * 8 * 320  # steps x groups x G x max_len
+    # (4 queries + 4 x 4 passages) x 160 tokens per step
+    assert res["retriever"]["baseline"]["padded_tokens"] == 2 * (4 + 16) * 160
+    # listwise CE is per group: accumulated micro-batches give the full batch's loss
+    assert rm["first_step_loss_abs_diff"] < 1e-4
+    # retriever: groups of 4 x 160 tokens fit whole into the budget, so no accumulation and
+    # the same in-batch negatives on both paths
+    assert res["retriever"]["llmr"]["grad_accum"] == 1
+    assert res["retriever"]["first_step_loss_abs_diff"] < 1e-4
+
+
+@pytest.fixture(scope="module")
+def suite(tiny_data, tmp_path_factory):
+    scores = str(tmp_path_factory.mktemp("scores") / "round0.parquet")
+    synthetic_scores(tiny_data["train"], tiny_data["passages"], tiny_data["tasks"], scores)
+    data, how = bench_train.load_suite(str(Path(tiny_data["passages"]).parent), scores)
+    assert how.startswith("LLM scores")
+    return data
+
+
+def test_reward_tokens_counted_from_the_real_groups(tiny_encoder, suite):
+    """Real tokens of the timed steps = the unpadded pair lengths of the groups those steps
+    draw (the group stream in order, after the warm-up step)."""
+    max_length, batch, warmup, steps = 40, 3, 1, 2
+    res = bench_train.bench_model("reward", tiny_encoder, suite, batch, max_length,
+                                  token_budget=8 * max_length, steps=steps, warmup=warmup,
+                                  dropout=False)
+    spec = GroupSpec(n_negatives=7)
+    sampler = GroupSampler(suite.train, suite.pool, spec.n_negatives, spec.pos_top,
+                           spec.neg_bottom, spec.drop_same_label, 42)
+    items = GroupDataset(sampler, (warmup + steps) * batch)
+    tok = AutoTokenizer.from_pretrained(tiny_encoder)
+    texts = [f"{q}\n{g}" for q, g in zip(suite.train.frame["query"], suite.train.golds,
+                                         strict=True)]
+    expected = 0
+    for i in range(warmup * batch, (warmup + steps) * batch):
+        it = items[i]
+        enc = tok([texts[it["qi"]]] * spec.size,
+                  [suite.pool.contents[int(d)] for d in it["docs"]],
+                  truncation="longest_first", max_length=max_length)
+        expected += sum(len(x) for x in enc["input_ids"])
+    assert res["llmr"]["grad_accum"] == batch  # one group per micro-batch
+    assert res["llmr"]["real_tokens"] == res["baseline"]["real_tokens"] == expected
+    assert res["baseline"]["padded_tokens"] == steps * batch * spec.size * max_length
+    assert res["first_step_loss_abs_diff"] < 1e-4
