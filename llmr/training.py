@@ -132,7 +132,11 @@ def micro_batching(cfg: TrainConfig, group_size: int, max_length: int) -> tuple[
 
     The padded size of a micro-batch (groups x ``group_size`` sequences x ``max_length``
     tokens) stays under ``cfg.token_budget``, so peak memory does not grow with the batch
-    size or the inputs' length: a larger batch only accumulates more micro-batches.
+    size: a larger batch only accumulates more micro-batches. At a fixed budget it still
+    grows with ``max_length`` where attention probabilities are materialised (on a CPU,
+    training with attention dropout keeps (micro x group_size, heads, L, L) per layer):
+    there a lower budget or ``gradient_checkpointing`` bounds it (``llmr bench train
+    --long-inputs`` measures it).
     """
     per_device = max(1, cfg.batch_size // world_size())
     fit = max(1, cfg.token_budget // max(1, group_size * max_length))
