@@ -225,6 +225,7 @@ def time_steps(model: torch.nn.Module, task: GroupTask, data: ScoredGroups, spec
         if baseline:
             args.bf16 = args.fp16 = False
         trainer = GroupTrainer(model=model, args=args, data_collator=collate, loss_fn=rec,
+                               attention_budget=None if baseline else cfg.attention_budget,
                                train_dataset=GroupDataset(sampler, total * micro * accum),
                                callbacks=[clock])
         trainer.remove_callback(PrinterCallback)
@@ -373,7 +374,8 @@ def run(model_path: str, data_dir: str, scores: str, steps: int = 2, warmup: int
 
 
 def memory_probe(model_path: str, batch_size: int, token_budget: int, max_length: int = 384,
-                 steps: int = 1, gradient_checkpointing: bool = False, seed: int = 42) -> dict:
+                 steps: int = 1, gradient_checkpointing: bool = False, seed: int = 42,
+                 attention_budget: int | None = TrainConfig.attention_budget) -> dict:
     """Reward-model training on long synthetic inputs in this process: counts, seconds and
     ``peak_rss_gb`` (this process's peak; run it in a fresh process per setting)."""
     data = synthetic_groups(n_queries=max(64, batch_size), n_passages=1024,
@@ -384,11 +386,13 @@ def memory_probe(model_path: str, batch_size: int, token_budget: int, max_length
     spec = GroupSpec(n_negatives=7, drop_same_label=False)
     task = reward_task(tok, data.pool, spec.size, max_length)
     cfg = TrainConfig(batch_size=batch_size, token_budget=token_budget, lr=1e-5, seed=seed,
-                      gradient_checkpointing=gradient_checkpointing)
+                      gradient_checkpointing=gradient_checkpointing,
+                      attention_budget=attention_budget)
     micro, accum = micro_batching(cfg, spec.size, max_length)
     r = time_steps(model, task, data, spec, cfg, micro, accum, steps, 0)
     return {"batch_size": batch_size, "token_budget": token_budget, "max_length": max_length,
-            "gradient_checkpointing": gradient_checkpointing, "steps": steps,
+            "gradient_checkpointing": gradient_checkpointing,
+            "attention_budget": attention_budget, "steps": steps,
             "micro_batch_groups": micro, "grad_accum": accum,
             "micro_batch_padded_tokens": micro * spec.size * max_length,
             "seconds": r["seconds"], "real_tokens": r["real_tokens"],
@@ -396,8 +400,8 @@ def memory_probe(model_path: str, batch_size: int, token_budget: int, max_length
 
 
 def long_inputs(model_path: str, batch_sizes: Sequence[int], token_budgets: Sequence[int],
-                max_length: int = 384, steps: int = 1, gradient_checkpointing: bool = False
-                ) -> dict:
+                max_length: int = 384, steps: int = 1, gradient_checkpointing: bool = False,
+                attention_budget: int | None = TrainConfig.attention_budget) -> dict:
     """``memory_probe`` in a fresh process per (token budget, batch size); peak RSS of each
     and, per token budget, the ratio of the largest to the smallest peak over batch sizes."""
     runs = []
@@ -405,7 +409,8 @@ def long_inputs(model_path: str, batch_sizes: Sequence[int], token_budgets: Sequ
         for bs in batch_sizes:
             spec = {"model_path": model_path, "batch_size": bs, "token_budget": budget,
                     "max_length": max_length, "steps": steps,
-                    "gradient_checkpointing": gradient_checkpointing}
+                    "gradient_checkpointing": gradient_checkpointing,
+                    "attention_budget": attention_budget}
             log.info("bench train --long-inputs: %s", spec)
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / "probe.json"
@@ -460,6 +465,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--long-steps", type=int, default=1, help="optimizer steps per process")
     ap.add_argument("--gradient-checkpointing", action="store_true",
                     help="--long-inputs: recompute activations in the backward pass")
+    ap.add_argument("--attention-budget", type=int, default=TrainConfig.attention_budget,
+                    help="--long-inputs: TrainConfig.attention_budget (rows x L x L per "
+                    "forward chunk; 0 = never chunk)")
     ap.add_argument("--memory-probe", help=argparse.SUPPRESS)  # internal: one probe, as JSON
     args = ap.parse_args(argv)
     if args.memory_probe:
@@ -467,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.long_inputs:
         res = long_inputs(args.model, _ints(args.long_batch_sizes),
                           _ints(args.long_token_budgets), args.long_max_length,
-                          args.long_steps, args.gradient_checkpointing)
+                          args.long_steps, args.gradient_checkpointing,
+                          args.attention_budget or None)
     else:
         res = run(args.model, args.data, args.scores, args.steps, args.warmup,
                   args.reward_batch, args.retriever_batch, args.reward_max_length,

@@ -11,6 +11,10 @@ of the same config with another ``training_seed``. ``combine_seeds`` writes
   CI vs the baseline accounts for the test sample with the seed noise averaged out,
 - ``seeds.md``: both as tables, with the spread (min / max over seeds) of each mean.
 
+A retriever evaluated in only some of the folders (e.g. a baseline not rerun for every seed)
+is averaged over those, and the tables give its number of seeds; a folder that evaluated a
+retriever on only part of the test queries is an error.
+
 Retrievers without training (BM25, random, ...) give the same predictions in every seed.
 """
 
@@ -63,10 +67,16 @@ def combine_seeds(
     long = pd.concat(longs, ignore_index=True)
     keys = ["retriever", "variant", "task", "query_id"]
     counts = long.groupby(keys)["seed"].nunique()
-    incomplete = counts[counts != len(run_dirs)]
+    n_seeds = long.groupby(["retriever", "variant"])["seed"].nunique()
+    expected = n_seeds.reindex(counts.index.droplevel(["task", "query_id"])).to_numpy()
+    incomplete = counts[counts.to_numpy() != expected]
     if len(incomplete):
         raise ValueError(f"{len(incomplete)} predictions missing in some seed, e.g. "
                          f"{incomplete.index[0]}")
+    for (r, v), n in n_seeds.items():
+        if n < len(run_dirs):
+            log.warning("%s/%s: evaluated in %d of %d seeds; averaged over those", r, v, n,
+                        len(run_dirs))
     avg = long.groupby(keys, sort=False, as_index=False)[
         ["score", "demo_label_match", "demo_task_match"]].mean()
     averaged = summary_table(runs0 or [], avg, tdf, baseline, n_boot, seed)
@@ -101,6 +111,7 @@ def seeds_markdown(seeds: pd.DataFrame, averaged: pd.DataFrame, baseline: str, n
             d = g[(g["task"] == name) & (g["metric"] == delta)]
             spread = seeds[(seeds["retriever"] == r) & (seeds["variant"] == v)
                            & (seeds["task"] == name) & (seeds["metric"] == "mean")]["value"]
+            row["seeds"] = max(row.get("seeds", 0), len(spread))
             row[name.removeprefix("mean_")] = (
                 f"{m['value'].iat[0]:.1f} (seeds {spread.min():.1f}–{spread.max():.1f})"
                 if len(m) else "–")

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.utils.checkpoint
 from torch.utils.data import Dataset, SequentialSampler
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
@@ -55,6 +56,12 @@ class TrainConfig:
     )
     seed: int = field(default=42, metadata={"help": "seed of the model head and the groups"})
     save_steps: int = field(default=500, metadata={"help": "checkpoint every N steps"})
+    attention_budget: int | None = field(
+        default=2_000_000,
+        metadata={"help": "max rows x L x L of one forward pass (attention scores per head and "
+                  "layer); a longer micro-batch runs in row chunks under activation "
+                  "checkpointing, so memory stays bounded on long inputs (None: never chunk)"},
+    )
     gradient_checkpointing: bool = field(
         default=False,
         metadata={"help": "recompute activations in the backward pass: about a third more "
@@ -106,21 +113,69 @@ class GroupDataset(Dataset):
 
 
 class GroupTrainer(Trainer):
-    """``Trainer`` with a pluggable loss ``loss_fn(model, inputs) -> scalar`` and the
-    dataset read in order (the dataset itself is already shuffled per epoch)."""
+    """``Trainer`` with a pluggable loss ``loss_fn(model, inputs) -> scalar`` (the model
+    wrapped in ``BoundedForward(model, attention_budget)``) and the dataset read in order
+    (the dataset itself is already shuffled per epoch)."""
 
     loss_is_scaled_for_ga = False  # our loss is a per-micro-batch mean
 
-    def __init__(self, *args, loss_fn: Callable[[torch.nn.Module, dict], torch.Tensor], **kw):
+    def __init__(self, *args, loss_fn: Callable[[torch.nn.Module, dict], torch.Tensor],
+                 attention_budget: int | None = None, **kw):
         super().__init__(*args, **kw)
-        self.loss_fn = loss_fn
+        self.loss_fn, self.attention_budget = loss_fn, attention_budget
 
     def _get_train_sampler(self, train_dataset=None):
         return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        loss = self.loss_fn(model, inputs)
+        loss = self.loss_fn(BoundedForward(model, self.attention_budget), inputs)
         return (loss, None) if return_outputs else loss
+
+
+class BoundedForward:
+    """``model(**inputs)`` whose memory is bounded by ``budget`` (rows x L x L).
+
+    Inputs are (N, L) tensors. When N x L x L exceeds the budget, the rows run in equal
+    chunks, each under non-reentrant activation checkpointing (RNG state preserved, so
+    dropout is the same in the recomputation): the backward pass holds one chunk's
+    activations at a time instead of N rows' attention probabilities, for one extra forward
+    of those rows. Returns the model's output class with its tensors concatenated over
+    chunks (e.g. logits (N, 1), last_hidden_state (N, L, H)).
+    """
+
+    def __init__(self, model: torch.nn.Module, budget: int | None):
+        self.model, self.budget = model, budget
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+    def chunks(self, n: int, length: int) -> int:
+        """Number of row chunks for an (n, length) batch."""
+        if not self.budget or n * length * length <= self.budget:
+            return 1
+        return min(n, math.ceil(n * length * length / self.budget))
+
+    def __call__(self, **inputs: torch.Tensor | None) -> Any:
+        tensors = {k: v for k, v in inputs.items() if v is not None}
+        n, length = tensors["input_ids"].shape[:2]
+        k = self.chunks(n, length)
+        if k == 1 or not torch.is_grad_enabled():
+            return self.model(**tensors)
+        names, shape = list(tensors), {}
+
+        def run(*values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            out = self.model(**dict(zip(names, values, strict=True)))
+            shape["cls"], shape["keys"] = type(out), list(out.keys())
+            return tuple(out.values())
+
+        size = math.ceil(n / k)
+        parts = [
+            torch.utils.checkpoint.checkpoint(
+                run, *(v[s : s + size] for v in tensors.values()), use_reentrant=False)
+            for s in range(0, n, size)
+        ]  # fmt: skip
+        merged = {key: torch.cat([p[i] for p in parts]) for i, key in enumerate(shape["keys"])}
+        return shape["cls"](**merged)
 
 
 def world_size() -> int:
@@ -135,13 +190,23 @@ def micro_batching(cfg: TrainConfig, group_size: int, max_length: int) -> tuple[
     size: a larger batch only accumulates more micro-batches. At a fixed budget it still
     grows with ``max_length`` where attention probabilities are materialised (on a CPU,
     training with attention dropout keeps (micro x group_size, heads, L, L) per layer):
-    there a lower budget or ``gradient_checkpointing`` bounds it (``llmr bench train
-    --long-inputs`` measures it).
+    there ``cfg.attention_budget`` bounds it by running long micro-batches in checkpointed
+    row chunks (``BoundedForward``; ``llmr bench train --long-inputs`` measures it).
+
+    ``micro x accum`` is exactly the groups per device and step: the number of micro-batches
+    is the smallest divisor of the per-device batch that keeps each under the budget (a
+    prime batch larger than the budget therefore runs one group per micro-batch).
     """
-    per_device = max(1, cfg.batch_size // world_size())
+    world = world_size()
+    per_device = max(1, cfg.batch_size // world)
+    if cfg.batch_size % world:
+        log.warning("batch_size %d is not a multiple of %d processes: %d groups per step",
+                    cfg.batch_size, world, per_device * world)
     fit = max(1, cfg.token_budget // max(1, group_size * max_length))
     accum = max(cfg.grad_accum, math.ceil(per_device / fit))
-    return max(1, per_device // accum), accum
+    while per_device % accum:
+        accum += 1
+    return per_device // accum, accum
 
 
 def make_training_args(ckpt_dir: str, cfg: TrainConfig, micro: int, accum: int
@@ -338,6 +403,7 @@ def fit_groups(
     trainer = GroupTrainer(
         model=model, args=args, train_dataset=dataset, data_collator=collator,
         loss_fn=task.loss_fn, callbacks=[ProgressLog(), *EXTRA_CALLBACKS],
+        attention_budget=cfg.attention_budget,
     )  # fmt: skip
     trainer.train(resume_from_checkpoint=last)
     if not trainer.is_world_process_zero():

@@ -52,3 +52,19 @@ def test_missing_predictions_in_a_seed_are_an_error(tmp_path):
             _seed_dir(tmp_path, "s1", bm25, {"t1": [1.0], "t2": [0.0, 1.0], "t3": [0.5]})]
     with pytest.raises(ValueError, match="missing in some seed"):
         combine_seeds(dirs, _tasks(tmp_path), str(tmp_path / "out"), n_boot=10)
+
+
+def test_retriever_in_some_seeds_is_averaged_over_those(tmp_path):
+    bm25 = {"t1": [1.0, 0.0, 0.0, 1.0], "t2": [0.0, 1.0], "t3": [0.5]}
+    perfect = {t: [1.0] * len(v) for t, v in bm25.items()}
+    dirs = [_seed_dir(tmp_path, "s0", bm25, perfect), _seed_dir(tmp_path, "s1", bm25, bm25)]
+    shutil.rmtree(tmp_path / "s1" / "results" / "eval" / "llmr1")  # llmr1 only in seed 0
+    seeds = combine_seeds(dirs, _tasks(tmp_path), str(tmp_path / "out"), n_boot=10)
+    assert set(seeds[seeds.retriever == "llmr1"]["seed"]) == {0}
+    assert set(seeds[seeds.retriever == "bm25"]["seed"]) == {0, 1}
+    avg = pd.read_csv(tmp_path / "out" / "summary_seed_mean.csv")
+    t1 = avg[(avg.retriever == "llmr1") & (avg.task == "t1") & (avg.metric == "accuracy")]
+    assert t1["value"].iat[0] == pytest.approx(100.0)  # seed 0's alone, not halved
+    md = (tmp_path / "out" / "seeds.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| llmr1"))
+    assert "| 1 |" in row  # its number of seeds is shown
