@@ -495,3 +495,67 @@ def training_curves(metrics: Sequence[str], out_plot: str, smooth: int = 5) -> N
     with atomic_path(out_plot) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
+
+
+def compare(evals: dict[str, str], tasks: str, baseline: str, n_boot: int = 1000,
+            seed: int = 0) -> pd.DataFrame:
+    """Paired deltas of named evaluations against the one named ``baseline``.
+
+    ``evals``: name -> an evaluation folder (``results/eval/<retriever>/<variant>``, with
+    metrics.json and predictions.parquet), possibly from different run folders (another
+    seed, another setting), or several folders joined by commas (seed replicates: each
+    query's score is averaged over them). Queries are paired by ``query_id`` within each
+    task; returns the ``mean_*`` rows (``SUMMARY_COLUMNS``) of each name's mean and its
+    delta vs the baseline.
+    """
+    if baseline not in evals:
+        raise ValueError(f"baseline {baseline!r} is not one of {sorted(evals)}")
+    runs, longs = [], []
+    for name, spec in evals.items():
+        folders = [f for f in spec.split(",") if f]
+        loaded = [_load_runs([f"{f}/metrics.json"], [f"{f}/predictions.parquet"])
+                  for f in folders]
+        frames = [lg[["task", "query_id", "score"]] for _, lg in loaded]
+        if any(len(f) != len(frames[0]) or set(f["query_id"]) != set(frames[0]["query_id"])
+               for f in frames):
+            raise ValueError(f"{name}: the folders {folders} evaluated different queries")
+        long = pd.concat(frames).groupby(["task", "query_id"], as_index=False)["score"].mean()
+        runs.append({**loaded[0][0][0], "retriever": name, "variant": "compared"})
+        longs.append(long.assign(retriever=name, variant="compared"))
+    table = summary_table(runs, pd.concat(longs, ignore_index=True), read_parquet(tasks),
+                          baseline, n_boot, seed)
+    return table[table["task"].isin(MEAN_ROWS)].reset_index(drop=True)
+
+
+def compare_main(argv: list[str] | None = None) -> int:
+    """``llmr compare NAME=FOLDER ... --baseline NAME --tasks tasks.parquet``."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="llmr compare", description=compare.__doc__.split("\n")[0])
+    p.add_argument("evals", nargs="+", metavar="NAME=FOLDER",
+                   help="an evaluation folder (results/eval/<retriever>/<variant>) and its name")
+    p.add_argument("--baseline", required=True, help="the NAME the others are paired with")
+    p.add_argument("--tasks", required=True, help="results/data/tasks.parquet (held in / out)")
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--csv", help="also write the rows here")
+    args = p.parse_args(argv)
+    pairs = [e.split("=", 1) for e in args.evals]
+    if any(len(x) != 2 for x in pairs):
+        p.error("each evaluation is NAME=FOLDER")
+    table = compare(dict(pairs), args.tasks, args.baseline, args.n_boot)
+    if args.csv:
+        with atomic_path(args.csv) as tmp:
+            table.to_csv(tmp, index=False)
+    delta = f"delta_vs_{args.baseline}"
+    rows = []
+    for name, g in table.groupby("retriever", sort=False):
+        row = {"name": name}
+        for mean in MEAN_ROWS:
+            m = g[(g["task"] == mean) & (g["metric"] == "mean")]
+            d = g[(g["task"] == mean) & (g["metric"] == delta)]
+            cat = mean.removeprefix("mean_")
+            row[cat] = _fmt(m["value"].iat[0]) if len(m) else "–"
+            row[f"Δ {cat}"] = _fmt_ci(d.iloc[0]) if len(d) else "–"
+        rows.append(row)
+    print(markdown_table(pd.DataFrame(rows)))
+    return 0

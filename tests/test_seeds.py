@@ -68,3 +68,33 @@ def test_retriever_in_some_seeds_is_averaged_over_those(tmp_path):
     md = (tmp_path / "out" / "seeds.md").read_text()
     row = next(line for line in md.splitlines() if line.startswith("| llmr1"))
     assert "| 1 |" in row  # its number of seeds is shown
+
+
+def test_compare_pairs_evaluations_across_run_folders(tmp_path):
+    from llmr.report import compare, compare_main
+
+    rng = np.random.default_rng(1)
+    bm25 = {t: rng.integers(0, 2, 30).astype(float).tolist() for t in ("t1", "t2")}
+    bm25["t3"] = rng.random(10).tolist()
+    perfect = {t: [1.0] * len(v) for t, v in bm25.items()}
+    s0 = _seed_dir(tmp_path, "s0", bm25, perfect)
+    s1 = _seed_dir(tmp_path, "s1", bm25, bm25)
+    ev = "results/eval/{}/task_filter"
+    evals = {"bm25": f"{s0}/{ev.format('bm25')}",
+             "best": f"{s0}/{ev.format('llmr1')}",
+             "avg": f"{s0}/{ev.format('llmr1')},{s1}/{ev.format('llmr1')}"}
+    tasks = _tasks(tmp_path)
+    table = compare(evals, tasks, "bm25", n_boot=200).set_index(["retriever", "task", "metric"])
+    held_in = np.mean([np.mean(bm25["t1"]), np.mean(bm25["t2"])])  # t3 is held out
+    best = table.loc[("best", "mean_held_in", "delta_vs_bm25")]
+    avg = table.loc[("avg", "mean_held_in", "delta_vs_bm25")]
+    assert best["value"] == pytest.approx(100 * (1 - held_in))
+    assert avg["value"] == pytest.approx(best["value"] / 2)  # seed 1 equals bm25
+    assert best["ci_low"] > 0
+    assert compare_main([f"{k}={v}" for k, v in evals.items()]
+                        + ["--baseline", "bm25", "--tasks", tasks]) == 0
+    short = _seed_dir(tmp_path, "s2", bm25, {"t1": [1.0], "t2": [0.0], "t3": [0.5]})
+    with pytest.raises(ValueError, match="different queries"):
+        compare({"bm25": evals["bm25"],
+                 "x": f"{s0}/{ev.format('llmr1')},{short}/{ev.format('llmr1')}"},
+                tasks, "bm25", n_boot=10)
