@@ -125,6 +125,7 @@ def seeds_markdown(seeds: pd.DataFrame, averaged: pd.DataFrame, baseline: str, n
                            zip(d["value"], d["ci_low"], d["ci_high"], strict=True)])
         wide = d.pivot_table(index=["retriever", "variant"], columns="seed", values="cell",
                              aggfunc="first", sort=False).reset_index()
+        wide = wide.fillna("–")  # a retriever not evaluated in that seed
         wide.columns = [c if isinstance(c, str) else f"seed {c}" for c in wide.columns]
         excl = d.groupby(["retriever", "variant"], sort=False)["ci_low"].apply(
             lambda s: "yes" if bool(np.all(s > 0)) else "no").reset_index(drop=True)

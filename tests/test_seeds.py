@@ -58,6 +58,12 @@ def test_retriever_in_some_seeds_is_averaged_over_those(tmp_path):
     bm25 = {"t1": [1.0, 0.0, 0.0, 1.0], "t2": [0.0, 1.0], "t3": [0.5]}
     perfect = {t: [1.0] * len(v) for t, v in bm25.items()}
     dirs = [_seed_dir(tmp_path, "s0", bm25, perfect), _seed_dir(tmp_path, "s1", bm25, bm25)]
+    for d in dirs:  # a second learned retriever, evaluated in both seeds
+        ev = tmp_path / d / "results" / "eval"
+        shutil.copytree(ev / "llmr1", ev / "other")
+        m = pd.read_json(ev / "other" / "task_filter" / "metrics.json", typ="series")
+        m["retriever"] = "other"
+        (ev / "other" / "task_filter" / "metrics.json").write_text(m.to_json())
     shutil.rmtree(tmp_path / "s1" / "results" / "eval" / "llmr1")  # llmr1 only in seed 0
     seeds = combine_seeds(dirs, _tasks(tmp_path), str(tmp_path / "out"), n_boot=10)
     assert set(seeds[seeds.retriever == "llmr1"]["seed"]) == {0}
@@ -68,6 +74,9 @@ def test_retriever_in_some_seeds_is_averaged_over_those(tmp_path):
     md = (tmp_path / "out" / "seeds.md").read_text()
     row = next(line for line in md.splitlines() if line.startswith("| llmr1"))
     assert "| 1 |" in row  # its number of seeds is shown
+    per_seed = [line for line in md.split("## Each seed")[1].splitlines()
+                if line.startswith("| llmr1")]
+    assert per_seed and "| – |" in per_seed[0] and "nan" not in md
 
 
 def test_compare_pairs_evaluations_across_run_folders(tmp_path):
