@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -193,6 +193,27 @@ def _fmt_ci(row: pd.Series) -> str:
     if math.isnan(row["value"]):
         return "–"
     return f"{row['value']:+.1f} [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]"
+
+
+def mean_cells(g: pd.DataFrame, baseline: str,
+               mean_cell: Callable[[str, float], str] | None = None) -> dict[str, str]:
+    """Cells of one table row from one retriever's ``mean_*`` summary rows.
+
+    ``g``: rows of ``SUMMARY_COLUMNS`` for one retriever and variant. Returns
+    ``{held_in: mean, "Δ held_in": delta [CI], ...}`` for held_in, held_out and all, with "–"
+    where a row is absent; ``mean_cell(mean_row_name, value)`` formats a mean (default 1 digit).
+    """
+    delta = f"delta_vs_{baseline}"
+    row: dict[str, str] = {}
+    for name in MEAN_ROWS:
+        m = g[(g["task"] == name) & (g["metric"] == "mean")]
+        d = g[(g["task"] == name) & (g["metric"] == delta)]
+        cat = name.removeprefix("mean_")
+        value = float(m["value"].iat[0]) if len(m) else math.nan
+        row[cat] = ("–" if not len(m) else mean_cell(name, value) if mean_cell
+                    else _fmt(value))
+        row[f"Δ {cat}"] = _fmt_ci(d.iloc[0]) if len(d) else "–"
+    return row
 
 
 def markdown_table(df: pd.DataFrame) -> str:
@@ -546,16 +567,7 @@ def compare_main(argv: list[str] | None = None) -> int:
     if args.csv:
         with atomic_path(args.csv) as tmp:
             table.to_csv(tmp, index=False)
-    delta = f"delta_vs_{args.baseline}"
-    rows = []
-    for name, g in table.groupby("retriever", sort=False):
-        row = {"name": name}
-        for mean in MEAN_ROWS:
-            m = g[(g["task"] == mean) & (g["metric"] == "mean")]
-            d = g[(g["task"] == mean) & (g["metric"] == delta)]
-            cat = mean.removeprefix("mean_")
-            row[cat] = _fmt(m["value"].iat[0]) if len(m) else "–"
-            row[f"Δ {cat}"] = _fmt_ci(d.iloc[0]) if len(d) else "–"
-        rows.append(row)
+    rows = [{"name": name, **mean_cells(g, args.baseline)}
+            for name, g in table.groupby("retriever", sort=False)]
     print(markdown_table(pd.DataFrame(rows)))
     return 0

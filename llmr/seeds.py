@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from llmr.io import atomic_path, read_parquet, write_text
-from llmr.report import _load_runs, markdown_table, summary_table
+from llmr.report import MEAN_ROWS, _load_runs, markdown_table, mean_cells, summary_table
 
 log = logging.getLogger(__name__)
 
@@ -105,19 +105,16 @@ def seeds_markdown(seeds: pd.DataFrame, averaged: pd.DataFrame, baseline: str, n
              f"values in percent, paired 95% bootstrap CI vs {baseline}.", ""]
     rows = []
     for (r, v), g in averaged.groupby(["retriever", "variant"], sort=False):
-        row = {"retriever": r, "variant": v}
-        for name in ("mean_held_in", "mean_held_out", "mean_all"):
-            m = g[(g["task"] == name) & (g["metric"] == "mean")]
-            d = g[(g["task"] == name) & (g["metric"] == delta)]
-            spread = seeds[(seeds["retriever"] == r) & (seeds["variant"] == v)
-                           & (seeds["task"] == name) & (seeds["metric"] == "mean")]["value"]
-            row["seeds"] = max(row.get("seeds", 0), len(spread))
-            row[name.removeprefix("mean_")] = (
-                f"{m['value'].iat[0]:.1f} (seeds {spread.min():.1f}–{spread.max():.1f})"
-                if len(m) else "–")
-            row[f"Δ {name.removeprefix('mean_')}"] = (
-                _cell(*d[["value", "ci_low", "ci_high"]].iloc[0], signed=True) if len(d) else "–")
-        rows.append(row)
+        mine = seeds[(seeds["retriever"] == r) & (seeds["variant"] == v)
+                     & (seeds["metric"] == "mean")]
+
+        def with_spread(name: str, value: float, mine: pd.DataFrame = mine) -> str:
+            spread = mine[mine["task"] == name]["value"]
+            return f"{value:.1f} (seeds {spread.min():.1f}–{spread.max():.1f})"
+
+        n_seeds = int(mine[mine["task"].isin(MEAN_ROWS)].groupby("task").size().max())
+        rows.append({"retriever": r, "variant": v, "seeds": n_seeds,
+                     **mean_cells(g, baseline, with_spread)})
     lines += [markdown_table(pd.DataFrame(rows)), "", f"## Each seed: Δ held-in vs {baseline}", ""]
     d = seeds[(seeds["task"] == "mean_held_in") & (seeds["metric"] == delta)]
     if len(d):
