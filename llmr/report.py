@@ -519,7 +519,7 @@ def training_curves(metrics: Sequence[str], out_plot: str, smooth: int = 5) -> N
 
 
 def compare(evals: dict[str, str], tasks: str, baseline: str, n_boot: int = 1000,
-            seed: int = 0) -> pd.DataFrame:
+            seed: int = 0, per_task: bool = False) -> pd.DataFrame:
     """Paired deltas of named evaluations against the one named ``baseline``.
 
     ``evals``: name -> an evaluation folder (``results/eval/<retriever>/<variant>``, with
@@ -527,7 +527,7 @@ def compare(evals: dict[str, str], tasks: str, baseline: str, n_boot: int = 1000
     seed, another setting), or several folders joined by commas (seed replicates: each
     query's score is averaged over them). Queries are paired by ``query_id`` within each
     task; returns the ``mean_*`` rows (``SUMMARY_COLUMNS``) of each name's mean and its
-    delta vs the baseline.
+    delta vs the baseline, and each task's rows too if ``per_task``.
     """
     if baseline not in evals:
         raise ValueError(f"baseline {baseline!r} is not one of {sorted(evals)}")
@@ -545,7 +545,29 @@ def compare(evals: dict[str, str], tasks: str, baseline: str, n_boot: int = 1000
         longs.append(long.assign(retriever=name, variant="compared"))
     table = summary_table(runs, pd.concat(longs, ignore_index=True), read_parquet(tasks),
                           baseline, n_boot, seed)
-    return table[table["task"].isin(MEAN_ROWS)].reset_index(drop=True)
+    if not per_task:
+        table = table[table["task"].isin(MEAN_ROWS)]
+    return table.reset_index(drop=True)
+
+
+def per_task_markdown(table: pd.DataFrame, baseline: str) -> str:
+    """Markdown, one row per task: each name's mean and its delta vs ``baseline`` [CI].
+
+    ``table``: rows of ``SUMMARY_COLUMNS`` with per-task rows (``compare(per_task=True)``).
+    """
+    delta = f"delta_vs_{baseline}"
+    tasks = table[~table["task"].isin(MEAN_ROWS)]
+    rows = []
+    for task, g in tasks.groupby("task", sort=False):
+        row = {"task": task, "n": str(int(g["n"].iat[0]))}
+        for name, own in g.groupby("retriever", sort=False):
+            value = own[own["metric"] != delta]
+            d = own[own["metric"] == delta]
+            row[name] = _fmt(float(value["value"].iat[0])) if len(value) else "–"
+            if name != baseline:
+                row[f"Δ {name}"] = _fmt_ci(d.iloc[0]) if len(d) else "–"
+        rows.append(row)
+    return markdown_table(pd.DataFrame(rows))
 
 
 def compare_main(argv: list[str] | None = None) -> int:
@@ -559,15 +581,21 @@ def compare_main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", required=True, help="results/data/tasks.parquet (held in / out)")
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--csv", help="also write the rows here")
+    p.add_argument("--per-task", action="store_true",
+                   help="also print each task's means and deltas")
     args = p.parse_args(argv)
     pairs = [e.split("=", 1) for e in args.evals]
     if any(len(x) != 2 for x in pairs):
         p.error("each evaluation is NAME=FOLDER")
-    table = compare(dict(pairs), args.tasks, args.baseline, args.n_boot)
+    table = compare(dict(pairs), args.tasks, args.baseline, args.n_boot,
+                    per_task=args.per_task)
     if args.csv:
         with atomic_path(args.csv) as tmp:
             table.to_csv(tmp, index=False)
     rows = [{"name": name, **mean_cells(g, args.baseline)}
             for name, g in table.groupby("retriever", sort=False)]
     print(markdown_table(pd.DataFrame(rows)))
+    if args.per_task:
+        print()
+        print(per_task_markdown(table, args.baseline))
     return 0

@@ -79,7 +79,7 @@ def test_retriever_in_some_seeds_is_averaged_over_those(tmp_path):
     assert per_seed and "| – |" in per_seed[0] and "nan" not in md
 
 
-def test_compare_pairs_evaluations_across_run_folders(tmp_path):
+def test_compare_pairs_evaluations_across_run_folders(tmp_path, capsys):
     from llmr.report import compare, compare_main
 
     rng = np.random.default_rng(1)
@@ -102,6 +102,18 @@ def test_compare_pairs_evaluations_across_run_folders(tmp_path):
     assert best["ci_low"] > 0
     assert compare_main([f"{k}={v}" for k, v in evals.items()]
                         + ["--baseline", "bm25", "--tasks", tasks]) == 0
+    rows = compare(evals, tasks, "bm25", n_boot=200, per_task=True)
+    t1 = rows[(rows.retriever == "best") & (rows.task == "t1") & (rows.metric == "delta_vs_bm25")]
+    assert t1["value"].iat[0] == pytest.approx(100 * (1 - np.mean(bm25["t1"])))
+    capsys.readouterr()
+    assert compare_main([f"{k}={v}" for k, v in evals.items()]
+                        + ["--baseline", "bm25", "--tasks", tasks, "--per-task"]) == 0
+    t1_line = next(line for line in capsys.readouterr().out.splitlines()
+                   if line.startswith("| t1 |"))
+    cells = [c.strip() for c in t1_line.strip("|").split("|")]
+    # task, n, bm25, best, Δ best, avg, Δ avg
+    assert cells[1] == "30" and cells[3] == "100.0"
+    assert cells[4].startswith(f"{100 * (1 - np.mean(bm25['t1'])):+.1f}")
     short = _seed_dir(tmp_path, "s2", bm25, {"t1": [1.0], "t2": [0.0], "t3": [0.5]})
     with pytest.raises(ValueError, match="different queries"):
         compare({"bm25": evals["bm25"],
