@@ -38,7 +38,7 @@ from llmr.encoder import encode_texts, load_encoder
 from llmr.groups import PassagePool, heldback_mask, merge_scored
 from llmr.io import atomic_path, read_table
 from llmr.pairs import score_pairs
-from llmr.records import CROSS_TASK_PENALTY, gold_text
+from llmr.records import CLASSIFICATION, CROSS_TASK_PENALTY, gold_text, passage_label
 from llmr.reward import load_reward_model, reward_query_text
 
 log = logging.getLogger(__name__)
@@ -204,3 +204,64 @@ def agreement(
     table = pd.DataFrame(rows, columns=COLUMNS)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
+
+
+def label_share(ranked: pd.DataFrame, passages: pd.DataFrame, tasks: pd.DataFrame,
+                k: int = 3) -> pd.Series:
+    """Share of a ranking's top ``k`` candidates that carry the query's gold label.
+
+    ``ranked``: a candidate or score file (query_id, task_name, answers, options, doc_ids,
+    doc_scores; higher is better); ``passages``: the pool (id, contents, task_name). Only
+    queries of classification tasks count; a candidate of another task never matches.
+    Returns the share per task (index ``task_name``), plus ``all`` over every counted query.
+    """
+    cls = set(tasks.loc[tasks["task_type"] == CLASSIFICATION, "task_name"])
+    pool = passages.set_index("id")
+    label = {i: passage_label(c) for i, c in zip(pool.index, pool["contents"], strict=True)}
+    task_of = pool["task_name"].to_dict()
+    rows = []
+    for qid, task, answers, options, docs, scores in zip(
+            ranked["query_id"], ranked["task_name"], ranked["answers"], ranked["options"],
+            ranked["doc_ids"], ranked["doc_scores"], strict=True):
+        if task not in cls or len(docs) == 0:
+            continue
+        gold = gold_text(answers, options, qid).strip()
+        top = np.argsort(-np.asarray(scores, dtype=float), kind="stable")[:k]
+        rows.append((task, np.mean([task_of[docs[i]] == task and label[docs[i]] == gold
+                                    for i in top])))
+    df = pd.DataFrame(rows, columns=["task_name", "share"])
+    per_task = df.groupby("task_name", sort=False)["share"].mean()
+    return pd.concat([per_task, pd.Series({"all": df["share"].mean()})])
+
+
+def label_share_main(argv: list[str] | None = None) -> int:
+    """``llmr label-share NAME=FILE ... --passages P --tasks T``: a markdown table (percent)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="llmr label-share",
+                                description=label_share.__doc__.split("\n")[0])
+    p.add_argument("files", nargs="+", metavar="NAME=FILE",
+                   help="a candidate, LLM-score or teacher file (Parquet) and its name")
+    p.add_argument("--passages", required=True, help="results/data/passages.parquet")
+    p.add_argument("--tasks", required=True, help="results/data/tasks.parquet")
+    p.add_argument("--k", type=int, default=3, help="top candidates counted per query")
+    p.add_argument("--without-queries-of", metavar="FILE",
+                   help="count only queries absent from this file (e.g. the LLM-score file)")
+    args = p.parse_args(argv)
+    pairs = [f.split("=", 1) for f in args.files]
+    if any(len(x) != 2 for x in pairs):
+        p.error("each file is NAME=FILE")
+    passages, tasks = read_table(args.passages), read_table(args.tasks)
+    skip = (set(read_table(args.without_queries_of)["query_id"]) if args.without_queries_of
+            else set())
+    cols = {}
+    for name, path in pairs:
+        ranked = read_table(path)
+        cols[name] = 100 * label_share(ranked[~ranked["query_id"].isin(skip)], passages,
+                                       tasks, args.k)
+    from llmr.report import markdown_table
+
+    order = [t for t in tasks["task_name"] if any(t in c.index for c in cols.values())]
+    table = pd.DataFrame(cols).reindex(order + ["all"]).map(lambda x: "–" if pd.isna(x) else f"{x:.1f}")
+    print(markdown_table(table.rename_axis("task").reset_index()))
+    return 0

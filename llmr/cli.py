@@ -20,6 +20,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "score"): ("llmr.bench_score:main", "LLM scorer vs a plain reference loop"),
     ("seeds",): ("llmr.seeds:main", "combine seed-replicate runs: seed-averaged paired CIs"),
     ("compare",): ("llmr.report:compare_main", "paired CIs between any evaluations (other runs, seeds, settings)"),
+    ("label-share",): ("llmr.agreement:label_share_main", "share of a ranking's top k carrying the query's gold label"),
     ("results",): ("llmr.results:main", "publish seed-replicate runs as a results folder"),
     ("tasks", "check"): ("llmr.tasks.check:main", "which BIG-bench tasks convert, or why not"),
     ("bench", "reward"): ("llmr.bench_reward:main", "cross-encoder pair scorer vs a plain loop"),
