@@ -6,8 +6,11 @@
 #   scripts/seed_replicates.sh CONFIG OUTDIR [N_SEEDS=3] [extra snakemake args...]
 #
 # OUTDIR/seed0 runs first and in full; seeds 1..N-1 start from copies of its seed-independent
-# artifacts (mtimes kept, so Snakemake sees them as up to date). The combined tables go to
-# OUTDIR/combined (seeds.md, seeds.csv, summary_seed_mean.csv).
+# artifacts (mtimes kept, so Snakemake sees them as up to date) and build every target, or
+# only the targets in SEED_TARGETS (space-separated, e.g. "results/eval/llmr1/task_filter/
+# metrics.json results/eval/agreement.csv" retrains and evaluates LLM-R alone). A seed folder
+# that is already complete costs nothing. The combined tables go to OUTDIR/combined (seeds.md,
+# seeds.csv, summary_seed_mean.csv).
 set -euo pipefail
 config=$(realpath "$1"); out=$(realpath -m "$2"); n=${3:-3}
 shift $(( $# < 3 ? $# : 3 ))  # what remains goes to snakemake
@@ -32,7 +35,8 @@ for s in $(seq 1 $((n - 1))); do
     for p in "${shared[@]}"; do
         [ -e "$out/seed0/$p" ] && [ ! -e "$d/$p" ] && cp -a "$out/seed0/$p" "$d/$p"
     done
-    run "$d" "$s" "$@"
+    # shellcheck disable=SC2086  # SEED_TARGETS is a list of paths
+    run "$d" "$s" "$@" ${SEED_TARGETS:-}
     dirs+=("$d")
 done
 (cd "$repo" && llmr seeds "${dirs[@]}" --out "$out/combined")
