@@ -11,7 +11,11 @@ Checks:
 3. a few reward-model and retriever training steps in bf16 (tiny encoder, tiny suite);
 4. (--distributed) a distillation loss step with negatives gathered from 2 processes:
    each process's loss equals the single-process loss of its rows over the whole batch,
-   and differs from the loss over its local negatives only.
+   and differs from the loss over its local negatives only;
+5. (--paper-shapes) throughput at the paper's model shapes, random weights, bf16: LLaMA-7B
+   scoring through llmr.lm.score_sequences (200-token pairs, 900-token prompts), a
+   BERT-base cross-encoder's inference (the teacher), and training steps of BERT-base
+   (ELECTRA-base / E5-base) and MiniLM-L6 encoders; the rates behind the README's GPU hours.
 Without CUDA it prints a line saying so and exits 0, unless --device cpu is given (the
 distributed check also runs on CPU with gloo, which the tests use).
 """
@@ -96,6 +100,85 @@ def check_scoring(device: str, n_seqs: int = 512, length: int = 512) -> dict:
         "fraction_of_measured_matmul": flops / dt / measured,
         "finite": bool(torch.isfinite(torch.as_tensor(scores)).all()),
     }
+
+
+def _timed(fn, reps: int, device: str) -> float:
+    """Seconds per call of ``fn`` (synchronised on CUDA), after one warm-up call."""
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    fn()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    sync()
+    return (time.perf_counter() - t0) / reps
+
+
+def check_paper_shapes(device: str, shrink: int = 1) -> dict:
+    """Tokens/s and sequences/s at the paper's shapes (random weights; speed only).
+
+    ``shrink`` > 1 divides every width, depth and batch (a CPU smoke test of the code path).
+    """
+    from types import SimpleNamespace
+
+    from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
+
+    from llmr.lm import score_sequences
+
+    k = shrink
+    out: dict = {"device": torch.cuda.get_device_name() if device == "cuda" else device}
+    g = torch.Generator().manual_seed(0)
+    llama = LlamaConfig(vocab_size=32000, hidden_size=4096 // k, intermediate_size=11008 // k,
+                        num_hidden_layers=32 // k, num_attention_heads=32 // k,
+                        num_key_value_heads=32 // k, max_position_embeddings=2048)
+    with torch.device(device):
+        model = LlamaForCausalLM._from_config(llama, dtype=torch.bfloat16).eval()
+    params = sum(p.numel() for p in model.parameters()) - 2 * llama.vocab_size * llama.hidden_size
+    out["llama_non_embedding_params"] = params
+    tok = SimpleNamespace(pad_token_id=0, eos_token_id=0)
+    for name, n, length, scored in (("llama7b_pairs_200", 512 // k, 200, 8),
+                                    ("llama7b_prompts_900", 128 // k, 900, 4)):
+        seqs = [torch.randint(1, 32000, (length,), generator=g).tolist() for _ in range(n)]
+        dt = _timed(lambda seqs=seqs, n=n, scored=scored, model=model: score_sequences(
+            model, tok, seqs, [scored] * n, token_budget=65536), reps=1, device=device)
+        out[name] = {"sequences_per_s": n / dt, "tokens_per_s": n * length / dt,
+                     "tflops": 2 * params * n * length / dt / 1e12}
+    del model
+    cuda = device == "cuda"
+    if cuda:
+        torch.cuda.empty_cache()
+    shapes = {"bert_base": dict(hidden_size=768 // k, num_hidden_layers=12 // k,
+                                num_attention_heads=12 // k, intermediate_size=3072 // k),
+              "minilm_l6": dict(hidden_size=384 // k, num_hidden_layers=6 // k,
+                                num_attention_heads=12 // k, intermediate_size=1536 // k)}
+    batch = 256 // k
+    for name, shape in shapes.items():
+        with torch.device(device):
+            enc = BertModel(BertConfig(vocab_size=30522, **shape))
+        opt = torch.optim.AdamW(enc.parameters(), lr=1e-5)
+        ids = torch.randint(1, 30522, (batch, 256), generator=g).to(device)
+
+        def train_step(enc=enc, opt=opt, ids=ids) -> None:
+            with torch.autocast(device, dtype=torch.bfloat16):
+                loss = enc(input_ids=ids).last_hidden_state[:, 0].float().pow(2).mean()
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        def infer(enc=enc, ids=ids) -> None:
+            with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16):
+                enc(input_ids=ids)
+
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        t_train, t_inf = _timed(train_step, 5, device), _timed(infer, 5, device)
+        out[name] = {"train_sequences_per_s_256tok": batch / t_train,
+                     "infer_sequences_per_s_256tok": batch / t_inf,
+                     "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None}
+        del enc, opt
+        if cuda:
+            torch.cuda.empty_cache()
+    return out
 
 
 def check_eval(device: str, work: Path) -> dict:
@@ -194,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None, help="cuda (default when available) or cpu")
     ap.add_argument("--distributed", action="store_true",
                     help="run check 4 only (start with torchrun --nproc_per_node 2)")
+    ap.add_argument("--paper-shapes", action="store_true",
+                    help="run check 5 only (throughput at the paper's model shapes)")
     args = ap.parse_args(argv)
     device = args.device or ("cuda" if torch.cuda.is_available() else None)
     if device is None:
@@ -202,6 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.distributed:
         result = check_distributed(device)
         ok = result["matches_full_batch"] and result["negatives_change_loss"]
+    elif args.paper_shapes:
+        if device != "cuda":
+            print("gpu_check: check 5 needs CUDA; skipped")
+            return 0
+        result = check_paper_shapes(device)
+        ok = all(v["tokens_per_s"] > 0 for k, v in result.items() if k.startswith("llama"))
     else:
         if device != "cuda":
             print("gpu_check: checks 1-3 need CUDA; skipped")

@@ -41,3 +41,16 @@ def test_gathered_negatives_check_on_two_cpu_processes(tmp_path):
         assert res["rank"] == r and res["world"] == 2 and res["backend"] == "gloo"
         assert res["matches_full_batch"] and res["negatives_change_loss"], res
     assert ranks[0]["loss"] != ranks[1]["loss"]
+
+
+def test_paper_shapes_check_runs_shrunk_on_cpu():
+    """Check 5's code path on CPU at 1/32 of the paper's widths, depths and batches."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import gpu_check
+
+    out = gpu_check.check_paper_shapes("cpu", shrink=32)
+    assert out["llama_non_embedding_params"] > 0
+    for key in ("llama7b_pairs_200", "llama7b_prompts_900"):
+        assert out[key]["tokens_per_s"] > 0 and out[key]["tflops"] > 0
+    for key in ("bert_base", "minilm_l6"):
+        assert out[key]["train_sequences_per_s_256tok"] > 0
