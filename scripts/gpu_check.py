@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             print("gpu_check: check 5 needs CUDA; skipped")
             return 0
         result = check_paper_shapes(device)
-        ok = all(v["tokens_per_s"] > 0 for k, v in result.items() if k.startswith("llama"))
+        ok = all(v["tokens_per_s"] > 0 for k, v in result.items() if k.startswith("llama7b_"))
     else:
         if device != "cuda":
             print("gpu_check: checks 1-3 need CUDA; skipped")
