@@ -248,9 +248,9 @@ def label_share_main(argv: list[str] | None = None) -> int:
     p.add_argument("--without-queries-of", metavar="FILE",
                    help="count only queries absent from this file (e.g. the LLM-score file)")
     args = p.parse_args(argv)
-    pairs = [f.split("=", 1) for f in args.files]
-    if any(len(x) != 2 for x in pairs):
-        p.error("each file is NAME=FILE")
+    from llmr.report import markdown_table, named_items
+
+    pairs = named_items(p, args.files, "file")
     passages, tasks = read_table(args.passages), read_table(args.tasks)
     skip = (set(read_table(args.without_queries_of)["query_id"]) if args.without_queries_of
             else set())
@@ -259,7 +259,6 @@ def label_share_main(argv: list[str] | None = None) -> int:
         ranked = read_table(path)
         cols[name] = 100 * label_share(ranked[~ranked["query_id"].isin(skip)], passages,
                                        tasks, args.k)
-    from llmr.report import markdown_table
 
     order = [t for t in tasks["task_name"] if any(t in c.index for c in cols.values())]
     table = pd.DataFrame(cols).reindex(order + ["all"]).map(lambda x: "–" if pd.isna(x) else f"{x:.1f}")

@@ -570,6 +570,14 @@ def per_task_markdown(table: pd.DataFrame, baseline: str) -> str:
     return markdown_table(pd.DataFrame(rows))
 
 
+def named_items(parser, items: list[str], what: str) -> list[tuple[str, str]]:
+    """``NAME=VALUE`` command-line items as pairs; a malformed one is a parser error."""
+    pairs = [tuple(item.split("=", 1)) for item in items]
+    if any(len(x) != 2 for x in pairs):
+        parser.error(f"each {what} is NAME={what.upper()}")
+    return pairs  # type: ignore[return-value]
+
+
 def compare_main(argv: list[str] | None = None) -> int:
     """``llmr compare NAME=FOLDER ... --baseline NAME --tasks tasks.parquet``."""
     import argparse
@@ -584,9 +592,7 @@ def compare_main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-task", action="store_true",
                    help="also print each task's means and deltas")
     args = p.parse_args(argv)
-    pairs = [e.split("=", 1) for e in args.evals]
-    if any(len(x) != 2 for x in pairs):
-        p.error("each evaluation is NAME=FOLDER")
+    pairs = named_items(p, args.evals, "folder")
     table = compare(dict(pairs), args.tasks, args.baseline, args.n_boot,
                     per_task=args.per_task)
     if args.csv:
