@@ -15,7 +15,7 @@ Checks:
 5. (--paper-shapes) throughput at the paper's model shapes, random weights, bf16: LLaMA-7B
    scoring through llmr.lm.score_sequences (200-token pairs, 900-token prompts), a
    BERT-base cross-encoder's inference (the teacher), and training steps of BERT-base
-   (ELECTRA-base / E5-base) and MiniLM-L6 encoders; the rates behind the README's GPU hours.
+   (ELECTRA-base / E5-base) and MiniLM-L6 encoders; the rates behind docs/PAPER.md's GPU hours.
 Without CUDA it prints a line saying so and exits 0, unless --device cpu is given (the
 distributed check also runs on CPU with gloo, which the tests use).
 """

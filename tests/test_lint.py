@@ -45,7 +45,7 @@ def test_llmr_ships_no_test_code():
 
 def test_snakemake_lint_clean():
     """Clean but for the one expected finding: jobs run in the one project environment, so
-    no rule names a conda env or container (README "One environment for every job")."""
+    no rule names a conda env or container (docs/CLUSTER.md, "One environment for every job")."""
     proc = subprocess.run([_tool("snakemake"), "--lint"], cwd=REPO, capture_output=True,
                           text=True)
     out = proc.stdout + proc.stderr
