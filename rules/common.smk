@@ -3,7 +3,7 @@ import os
 
 from snakemake.utils import validate
 
-from llmr.fingerprint import code_fingerprint
+from llmr.fingerprint import script_fingerprint
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -38,9 +38,10 @@ GIVEN = config["given"]
 OFFLINE = config["offline_models"]
 
 
-def fingerprint(*modules):
-    """Hash of the llmr code behind a stage; editing that code reruns the stage and downstream."""
-    return code_fingerprint(*modules)
+def script_code(script):
+    """Hash of the llmr code behind workflow_scripts/<script>: every llmr module it imports,
+    transitively (read from the imports); editing it reruns the stage and downstream."""
+    return script_fingerprint(os.path.join(workflow.basedir, "workflow_scripts", script))
 
 
 def is_offline(name):

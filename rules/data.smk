@@ -26,7 +26,7 @@ rule prepare:
         task_types=dict(sorted(SUITE["task_types"].items())),
         task_metrics=dict(sorted(SUITE["task_metrics"].items())),
         # the template index only matters when converting the original datasets
-        code=fingerprint("llmr.tasks"),
+        code=script_code("prepare.py"),
     script:
         "../workflow_scripts/prepare.py"
 
@@ -45,7 +45,7 @@ rule train_queries:
         max_per_task=config["teacher"]["max_queries_per_task"],
         seed=config["score"]["seed"],
         drop_held_out=True,
-        code=fingerprint("llmr.tasks"),
+        code=script_code("subsample.py"),
     script:
         "../workflow_scripts/subsample.py"
 
@@ -64,6 +64,6 @@ rule eval_queries:
         max_per_task=EVAL["max_test_per_task"],
         seed=EVAL["seed"],
         drop_held_out=False,
-        code=fingerprint("llmr.tasks"),
+        code=script_code("subsample.py"),
     script:
         "../workflow_scripts/subsample.py"

@@ -16,7 +16,7 @@ rule build_prompts:
         n_retrieve_factor=EVAL["n_retrieve_factor"],
         seed=EVAL["seed"],
         query_prefix=config["models"]["query_prefix"],
-        code=fingerprint("llmr.prompts"),
+        code=script_code("build_prompts.py"),
     script:
         "../workflow_scripts/build_prompts.py"
 
@@ -44,7 +44,7 @@ rule llm_eval:
         max_new_tokens=EVAL["max_new_tokens"],
         token_budget=EVAL["token_budget"],
         precision=PRECISION,
-        code=fingerprint("llmr.evaluate", "llmr.lm", "llmr.metrics", "llmr.device"),
+        code=script_code("llm_eval.py"),
     script:
         "../workflow_scripts/llm_eval.py"
 
@@ -75,7 +75,7 @@ rule summary:
         baseline="bm25",
         n_boot=EVAL["n_boot"],
         seed=EVAL["seed"],
-        code=fingerprint("llmr.report", "llmr.metrics"),
+        code=script_code("summary.py"),
     script:
         "../workflow_scripts/summary.py"
 
@@ -94,7 +94,7 @@ rule training_curves:
     benchmark:
         "benchmarks/eval/training_curves.tsv"
     params:
-        code=fingerprint("llmr.report"),
+        code=script_code("training_curves.py"),
     script:
         "../workflow_scripts/training_curves.py"
 
@@ -117,6 +117,6 @@ rule report_examples:
         "benchmarks/eval/examples_{retriever}_{variant}.tsv"
     params:
         n_per_task=3,
-        code=fingerprint("llmr.report"),
+        code=script_code("report_examples.py"),
     script:
         "../workflow_scripts/report_examples.py"

@@ -21,6 +21,6 @@ rule export_retriever:
         query_prefix=model_params()["query_prefix"],
         passage_prefix=model_params()["passage_prefix"],
         config_fingerprint=config_fingerprint(),
-        code=fingerprint("llmr.api", "llmr.index", "llmr.bm25", "llmr.encoder", "llmr.prompts"),
+        code=script_code("export_retriever.py"),
     script:
         "../workflow_scripts/export_retriever.py"

@@ -15,7 +15,7 @@ rule given_candidates:
         "benchmarks/given/candidates.tsv"
     params:
         kind="candidates",
-        code=fingerprint("llmr.given"),
+        code=script_code("import_given.py"),
     script:
         "../workflow_scripts/import_given.py"
 
@@ -32,7 +32,7 @@ use rule given_candidates as given_scores with:
         "benchmarks/given/scores.tsv"
     params:
         kind="scores",
-        code=fingerprint("llmr.given"),
+        code=script_code("import_given.py"),
 
 
 use rule given_candidates as given_teacher with:
@@ -47,4 +47,4 @@ use rule given_candidates as given_teacher with:
         "benchmarks/given/teacher{i}.tsv"
     params:
         kind="teacher",
-        code=fingerprint("llmr.given"),
+        code=script_code("import_given.py"),

@@ -22,6 +22,6 @@ rule fetch_released:
     params:
         repo_id=SUITE["hub_repo"],
         revision=SUITE["hub_revision"],
-        code=fingerprint("llmr.tasks.hub"),
+        code=script_code("fetch_released.py"),
     script:
         "../workflow_scripts/fetch_released.py"

@@ -19,7 +19,7 @@ rule fetch_model_package:
     cache: RESOURCE_CACHE
     params:
         spec=lambda wc: OFFLINE[wc.model]["package"],
-        code=fingerprint("llmr.resources"),
+        code=script_code("fetch_package.py"),
     script:
         "../workflow_scripts/fetch_package.py"
 
@@ -35,7 +35,7 @@ rule fetch_bigbench:
     params:
         spec=config["bigbench_package"],
         sdist=True,
-        code=fingerprint("llmr.resources"),
+        code=script_code("fetch_package.py"),
     script:
         "../workflow_scripts/fetch_package.py"
 
@@ -55,7 +55,7 @@ rule offline_model:
     params:
         gguf_file=lambda wc: OFFLINE[wc.model].get("gguf_file"),
         subdir=lambda wc: OFFLINE[wc.model].get("subdir"),
-        code=fingerprint("llmr.resources"),
+        code=script_code("offline_model.py"),
     script:
         "../workflow_scripts/offline_model.py"
 
@@ -72,7 +72,7 @@ rule extract_bigbench:
     cache: RESOURCE_CACHE
     params:
         tasks=SUITE["tasks"],
-        code=fingerprint("llmr.resources"),
+        code=script_code("extract_bigbench.py"),
     script:
         "../workflow_scripts/extract_bigbench.py"
 

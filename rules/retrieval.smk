@@ -15,7 +15,7 @@ rule bm25_index:
         b=config["bm25"]["b"],
         method=config["bm25"]["method"],
         stopwords=config["bm25"]["stopwords"],
-        code=fingerprint("llmr.bm25"),
+        code=script_code("bm25_index.py"),
     script:
         "../workflow_scripts/bm25_index.py"
 
@@ -35,7 +35,7 @@ rule bm25_topk:
     params:
         topk=config["bm25"]["topk"],
         exclude_self=True,
-        code=fingerprint("llmr.bm25"),
+        code=script_code("bm25_search.py"),
     script:
         "../workflow_scripts/bm25_search.py"
 
@@ -58,7 +58,7 @@ rule dense_index:
         index_type="flat",
         pooling=model_params()["pooling"],
         passage_prefix=model_params()["passage_prefix"],
-        code=fingerprint("llmr.index", "llmr.encoder"),
+        code=script_code("dense_index.py"),
     script:
         "../workflow_scripts/dense_index.py"
 
@@ -85,7 +85,7 @@ rule search_topk:
         exclude_self=True,
         pooling=model_params()["pooling"],
         query_prefix=model_params()["query_prefix"],
-        code=fingerprint("llmr.index", "llmr.encoder"),
+        code=script_code("dense_search.py"),
     script:
         "../workflow_scripts/dense_search.py"
 
@@ -105,7 +105,7 @@ rule eval_candidates_bm25:
     params:
         topk=eval_topk(),
         exclude_self=True,
-        code=fingerprint("llmr.bm25"),
+        code=script_code("bm25_search.py"),
     script:
         "../workflow_scripts/bm25_search.py"
 
@@ -130,7 +130,7 @@ rule eval_candidates_dense:
         exclude_self=True,
         pooling=model_params()["pooling"],
         query_prefix=model_params()["query_prefix"],
-        code=fingerprint("llmr.index", "llmr.encoder"),
+        code=script_code("dense_search.py"),
     script:
         "../workflow_scripts/dense_search.py"
 
@@ -150,6 +150,6 @@ rule eval_candidates_gold:
     params:
         topk=eval_topk(),
         seed=EVAL["seed"],
-        code=fingerprint("llmr.oracle"),
+        code=script_code("gold_label_candidates.py"),
     script:
         "../workflow_scripts/gold_label_candidates.py"

@@ -45,7 +45,7 @@ rule llm_score:
         token_budget=config["score"]["token_budget"],
         precision=PRECISION,
         chunk_size=config["score"]["chunk_size"],
-        code=fingerprint("llmr.score", "llmr.lm", "llmr.device"),
+        code=script_code("llm_score.py"),
     script:
         "../workflow_scripts/llm_score.py"
 
@@ -60,6 +60,6 @@ rule gather_scores:
     benchmark:
         "benchmarks/score/gather_round{round}.tsv"
     params:
-        code=fingerprint("llmr.score"),
+        code=script_code("gather_scores.py"),
     script:
         "../workflow_scripts/gather_scores.py"

@@ -23,7 +23,7 @@ rule train_reward:
     params:
         init_model=init_param(config["models"]["reward_init"]),
         hp=train_params("reward"),
-        code=fingerprint("llmr.reward", "llmr.training", "llmr.groups", "llmr.device"),
+        code=script_code("train_reward.py"),
     script:
         "../workflow_scripts/train_reward.py"
 
@@ -49,7 +49,7 @@ rule reward_score:
         token_budget=config["teacher"]["token_budget"],
         max_length=config["reward"]["max_length"],
         precision=PRECISION,
-        code=fingerprint("llmr.reward", "llmr.pairs", "llmr.groups", "llmr.device"),
+        code=script_code("reward_score.py"),
     script:
         "../workflow_scripts/reward_score.py"
 
@@ -76,9 +76,7 @@ rule train_retriever:
     params:
         init_model=init_param(config["models"]["encoder"]),
         hp=train_params("retriever", model_params()),
-        code=fingerprint(
-            "llmr.distill", "llmr.training", "llmr.groups", "llmr.encoder", "llmr.device"
-        ),
+        code=script_code("train_retriever.py"),
     script:
         "../workflow_scripts/train_retriever.py"
 
@@ -116,9 +114,7 @@ use rule train_retriever as train_epr with:
     params:
         init_model=init_param(config["models"]["encoder"]),
         hp=train_params("epr", model_params({"kd_weight": 0.0, "contrastive_weight": 1.0})),
-        code=fingerprint(
-            "llmr.distill", "llmr.training", "llmr.groups", "llmr.encoder", "llmr.device"
-        ),
+        code=script_code("train_retriever.py"),
 
 
 rule agreement:
@@ -142,7 +138,7 @@ rule agreement:
         pooling=model_params()["pooling"],
         query_prefix=model_params()["query_prefix"],
         passage_prefix=model_params()["passage_prefix"],
-        code=fingerprint("llmr.agreement", "llmr.groups", "llmr.encoder"),
+        code=script_code("agreement.py"),
     script:
         "../workflow_scripts/agreement.py"
 
@@ -160,5 +156,7 @@ rule agreement_table:
         "logs/eval/agreement_table.log",
     benchmark:
         "benchmarks/eval/agreement_table.tsv"
+    params:
+        code=script_code("concat_csv.py"),
     script:
         "../workflow_scripts/concat_csv.py"

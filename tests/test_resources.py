@@ -9,7 +9,6 @@ import zipfile
 
 import pytest
 
-from llmr.fingerprint import code_fingerprint
 from llmr.resources import build_offline_model, extract_bigbench
 
 
@@ -50,16 +49,3 @@ def test_extract_bigbench_only_named_tasks(tmp_path):
     with pytest.raises(ValueError, match=r"unknown BIG-bench task name\(s\) \['zzz'\]"):
         extract_bigbench(str(sdist), ["a", "zzz"], str(tmp_path / "bb2"))
     assert not (tmp_path / "bb2").exists()
-
-
-def test_code_fingerprint_tracks_module_source(tmp_path, monkeypatch):
-    pkg = tmp_path / "fpmod"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "stage.py").write_text("X = 1\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    a = code_fingerprint("fpmod.stage")
-    (pkg / "stage.py").write_text("X = 2\n")
-    b = code_fingerprint("fpmod.stage")
-    assert a != b and len(a) == 12
-    assert code_fingerprint("fpmod.stage") == b
