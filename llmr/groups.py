@@ -12,7 +12,12 @@ One place for the sampling rules (docs/METHOD.md, "Training groups"):
 - a deterministic held-back slice of training queries (hash of ``query_id``) that neither
   training sees; agreement is measured on it.
 
-Randomness is a ``numpy.random.Generator`` seeded by ``(seed, epoch, query)``, so a group
+Several score files (rounds, or the released ``kd_bm25_train`` + ``kd_it2_train``) are
+concatenated as the reference does: a query appears once per file, and each of its groups is
+drawn within one file's list (``concat_scored``). ``merge_scored`` (union per query) is for
+candidate lists scored afterwards by one model (the teacher's pairs).
+
+Randomness is a ``numpy.random.Generator`` seeded by ``(seed, epoch, row)``, so a group
 depends only on those three numbers (resumable, identical on every process).
 """
 
@@ -50,7 +55,8 @@ def heldback_mask(query_ids: Sequence[str], fraction: float) -> np.ndarray:
 
 
 def merge_scored(paths: Sequence[str | pd.DataFrame]) -> pd.DataFrame:
-    """Union of scored candidate tables (LLM scores or teacher) per query, order kept.
+    """Union of scored candidate tables per query, order kept (the teacher's candidate
+    lists, scored afterwards by one model; training concatenates instead, ``concat_scored``).
 
     ``paths``: files, or tables already in memory. Rows keep the first table's example
     columns; a query's ``doc_ids`` are the union over tables in order of first appearance,
@@ -59,12 +65,8 @@ def merge_scored(paths: Sequence[str | pd.DataFrame]) -> pd.DataFrame:
     if not len(paths):
         raise ValueError("no score files given")
     rows: dict[str, dict] = {}
-    for k, path in enumerate(paths):
-        df = path if isinstance(path, pd.DataFrame) else read_table(path)
-        path = path if isinstance(path, str) else f"table {k}"
-        missing = [c for c in (*EXAMPLE_FIELDS, "doc_ids", "doc_scores") if c not in df.columns]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+    for k, table in enumerate(paths):
+        df, path = _read_scored(table, k)
         for rec in df.to_dict("records"):
             qid = str(rec["query_id"])
             ids, scores = list(rec["doc_ids"]), list(rec["doc_scores"])
@@ -82,6 +84,39 @@ def merge_scored(paths: Sequence[str | pd.DataFrame]) -> pd.DataFrame:
                     cur["doc_scores"].append(float(s))
     out = pd.DataFrame(list(rows.values()))
     return out.drop(columns=["_seen"])
+
+
+def _read_scored(path: str | pd.DataFrame, k: int) -> tuple[pd.DataFrame, str]:
+    """A scored table (file or in memory) and its name, checked for the needed columns."""
+    df = path if isinstance(path, pd.DataFrame) else read_table(path)
+    name = path if isinstance(path, str) else f"table {k}"
+    missing = [c for c in (*EXAMPLE_FIELDS, "doc_ids", "doc_scores") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name}: missing column(s) {', '.join(missing)}")
+    return df, name
+
+
+def concat_scored(paths: Sequence[str | pd.DataFrame]) -> pd.DataFrame:
+    """Scored candidate tables concatenated, one row per (table, query), as the reference
+    loads several training files: a query of two round files has two rows, each with its
+    own list, so a group never mixes two scorers' scores and its negatives are the bottom of
+    one list. Columns: the example columns, ``doc_ids``, ``doc_scores``, ``source`` (the
+    table's position in ``paths``)."""
+    if not len(paths):
+        raise ValueError("no score files given")
+    parts = []
+    for k, path in enumerate(paths):
+        df, name = _read_scored(path, k)
+        for qid, ids, scores in zip(df["query_id"], df["doc_ids"], df["doc_scores"],
+                                    strict=True):  # fmt: skip
+            if len(ids) != len(scores):
+                raise ValueError(f"{name}: query {qid}: doc_ids and doc_scores differ in length")
+        part = df[[*EXAMPLE_FIELDS]].copy()
+        part["doc_ids"] = [[str(d) for d in ids] for ids in df["doc_ids"]]
+        part["doc_scores"] = [[float(x) for x in sc] for sc in df["doc_scores"]]
+        part["source"] = k
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 def drop_reason(scores: Sequence[float], held_out: bool, reward_filters: bool = True) -> str | None:
@@ -143,7 +178,7 @@ class PassagePool:
 class ScoredQueries:
     """Scored queries with their candidates sorted best first (pool indices)."""
 
-    frame: pd.DataFrame  # example columns, one row per query
+    frame: pd.DataFrame  # example columns, one row per scored list (file x query)
     golds: list[str]
     is_cls: np.ndarray  # (N,) bool: classification task
     docs: list[np.ndarray]  # per query (K_i,) int64 pool indices, best first
@@ -155,22 +190,28 @@ class ScoredQueries:
 
 
 def load_scored(
-    paths: Sequence[str],
+    paths: Sequence[str | pd.DataFrame],
     pool: PassagePool,
     tasks: str | None,
     heldback_fraction: float,
     split: str = "train",
     reward_filters: bool = True,
+    combine: str = "concat",
 ) -> tuple[ScoredQueries, dict[str, int]]:
-    """Load, merge, filter and split scored candidate files.
+    """Load, combine, filter and split scored candidate files (or tables in memory).
 
-    ``split``: ``train`` (filtered, held-back slice removed), ``heldback`` (filtered, only the
-    held-back slice) or ``all`` (no filter, no split). Returns the queries and counts of
-    kept / dropped queries per reason.
+    ``combine``: ``concat`` (the reference: one row per file and query, ``concat_scored``)
+    or ``union`` (one row per query, ``merge_scored``). ``split``: ``train`` (filtered,
+    held-back slice removed), ``heldback`` (filtered, only the held-back slice) or ``all``
+    (no filter, no split); the held-back slice is decided by query id, so every row of a
+    query falls on the same side. Returns the queries (one per row) and counts of kept /
+    dropped rows per reason.
     """
     if split not in ("train", "heldback", "all"):
         raise ValueError(f"unknown split {split!r}")
-    df = merge_scored(paths)
+    if combine not in ("concat", "union"):
+        raise ValueError(f"unknown combine {combine!r}")
+    df = concat_scored(paths) if combine == "concat" else merge_scored(paths)
     task_type: dict[str, str] = {}
     held_out: dict[str, bool] = {}
     if tasks is not None:
@@ -245,7 +286,8 @@ class GroupSampler:
             pos_top=self.pos_top,
             neg_bottom=self.neg_bottom,
             pool=self.pool,
-            same_label=(str(q.frame["task_name"].iat[qi]), q.golds[qi].strip()) if same_label
+            same_label=(str(q.frame["task_name"].iat[qi]), q.golds[qi].strip())
+            if same_label
             else None,
             exclude=q.self_idx[qi],
         )
@@ -340,4 +382,3 @@ def _random_fill(
             if len(out) >= need:
                 break
     return out
-

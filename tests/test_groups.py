@@ -52,8 +52,9 @@ def test_negatives_never_top_candidates_when_few_are_scored():
 def test_never_the_positive_and_determinism():
     docs = np.array([5, 6, 7, 8, 9])
     for seed in range(50):
-        g, _ = sample_group(docs, np.array([5.0, 4.0, 3.0, 2.0, 1.0]),
-                            np.random.default_rng(seed), 2)
+        g, _ = sample_group(
+            docs, np.array([5.0, 4.0, 3.0, 2.0, 1.0]), np.random.default_rng(seed), 2
+        )
         assert g[0] not in g[1:]
         assert set(g[1:].tolist()) == {8, 9}
     a = sample_group(DOCS, SCORES, np.random.default_rng(7), 7)
@@ -65,8 +66,9 @@ def _pool(labels, tasks):
     n = len(labels)
     ids = [f"p{i}" for i in range(n)]
     contents = [f"q{i}\n{lab}" for i, lab in enumerate(labels)]
-    return PassagePool(ids, contents, list(labels), list(tasks), {d: i for i, d in
-                       enumerate(ids)}, {})
+    return PassagePool(
+        ids, contents, list(labels), list(tasks), {d: i for i, d in enumerate(ids)}, {}
+    )
 
 
 def test_same_label_removal_and_random_fill():
@@ -87,7 +89,7 @@ def test_same_label_removal_and_random_fill():
         assert set(from_cands) <= {3, 5, 7} and len(fill) == 5 - len(from_cands)
         assert not set(fill) & {0, 1, 2}  # a fill passage is never a top candidate
         assert 28 not in g and g[0] not in negs and len(set(g.tolist())) == 6
-        np.testing.assert_array_equal(s[1 + len(from_cands):], FILL_SCORE)
+        np.testing.assert_array_equal(s[1 + len(from_cands) :], FILL_SCORE)
         assert s[0] > FILL_SCORE
 
 
@@ -97,8 +99,14 @@ def test_same_label_filter_applies_to_the_query_task_only():
     pool = _pool(labels, ["t", "t", "t", "u", "u", "t", "t", "t", "t", "t"])
     docs, scores = np.arange(8), -np.arange(8, dtype=float)
     for seed in range(20):
-        g, _ = sample_group(docs, scores, np.random.default_rng(seed), n_negatives=2,
-                            pool=pool, same_label=("t", "yes"))
+        g, _ = sample_group(
+            docs,
+            scores,
+            np.random.default_rng(seed),
+            n_negatives=2,
+            pool=pool,
+            same_label=("t", "yes"),
+        )
         assert set(g[1:].tolist()) == {3, 4}
 
 
@@ -149,8 +157,7 @@ def test_sampler_removes_same_label_for_classification(tiny_data, scored):
         assert not set(docs.tolist()) & tr.self_idx[qi]
         if tr.is_cls[qi]:
             task = tr.frame["task_name"].iat[qi]
-            assert all(pool.labels[d] != tr.golds[qi] or pool.tasks[d] != task
-                       for d in docs[1:])
+            assert all(pool.labels[d] != tr.golds[qi] or pool.tasks[d] != task for d in docs[1:])
     np.testing.assert_array_equal(s.group(0, 3)[0], s.group(0, 3)[0])
     assert sorted(s.order(1)) == list(range(len(tr)))
 
@@ -168,3 +175,37 @@ def test_merge_scored_keeps_union_in_order(tmp_path, scored):
     m = merge_scored([str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")])
     assert m["doc_ids"].tolist() == [["x", "y", "w"], ["z", "v"]]
     assert m["doc_scores"].tolist() == [[1.0, 2.0, 4.0], [3.0, 5.0]]
+
+
+def test_concat_keeps_one_list_per_file_and_groups_within_it(tiny_data, tmp_path, scored):
+    """Two score files for the same query (two rounds, or two reward models with different
+    logit scales): concatenated as the reference does, each file's list is its own row and
+    every group is drawn within one list; a union per query would rank file b's candidates
+    above all of file a's, so the positive would come from b and the negatives from a."""
+    pool = PassagePool.load(tiny_data["passages"])
+    base = read_parquet(scored).iloc[:1]
+    # candidates of other tasks: never the query's own passage
+    ids = [d for d, t in zip(pool.ids, pool.tasks, strict=True) if t != base["task_name"].iat[0]]
+    ids = ids[:40]
+    a = base.assign(doc_ids=[ids[:20]], doc_scores=[list(np.arange(20.0, 0.0, -1.0))])
+    b = base.assign(doc_ids=[ids[20:]], doc_scores=[list(np.arange(120.0, 100.0, -1.0))])
+    write_parquet(pd.DataFrame(a), tmp_path / "a.parquet")
+    write_parquet(pd.DataFrame(b), tmp_path / "b.parquet")
+    files = [str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")]
+    q, counts = load_scored(files, pool, None, 0.0)
+    assert len(q) == 2 and counts["kept"] == 2
+    assert q.frame["query_id"].tolist() == [base["query_id"].iat[0]] * 2
+    lists = [set(pool.lookup(ids[:20], "a").tolist()), set(pool.lookup(ids[20:], "b").tolist())]
+    s = GroupSampler(q, pool, n_negatives=3, seed=0)
+    for row in (0, 1):
+        top3 = [int(d) for d in q.docs[row][:3]]
+        bottom16 = {int(d) for d in q.docs[row][4:]}
+        for epoch in range(20):
+            g, sc = s.group(row, epoch)
+            assert set(g.tolist()) <= lists[row]  # one list, one scorer
+            assert int(g[0]) in top3 and set(g[1:].tolist()) <= bottom16
+            assert (sc <= 20).all() if row == 0 else (sc > 100).all()
+    u, _ = load_scored(files, pool, None, 0.0, combine="union")
+    assert len(u) == 1 and set(u.docs[0][:20].tolist()) == lists[1]  # b on top: mixed
+    with pytest.raises(ValueError, match="combine"):
+        load_scored(files, pool, None, 0.0, combine="mix")
