@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, TrainerCallback
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
 
 from llmr import reward, training
+from llmr.groups import PassagePool, ScoredQueries
 from llmr.io import read_json, read_parquet, write_parquet
 
 from helpers.tiny import synthetic_scores
@@ -71,15 +72,23 @@ def test_teacher_covers_every_query_and_topk_candidates(trained, tiny_data, scor
     train = read_parquet(tiny_data["train"])
     pool_ids = read_parquet(tiny_data["passages"])["id"].tolist()
     cand = train.copy()
-    cand["doc_ids"] = [[d for d in pool_ids[i:] + pool_ids[:i] if d != q][:10]
-                       for i, q in enumerate(train["query_id"])]
+    cand["doc_ids"] = [
+        [d for d in pool_ids[i:] + pool_ids[:i] if d != q][:10]
+        for i, q in enumerate(train["query_id"])
+    ]
     cand["doc_scores"] = [list(np.linspace(1, 0, 10)) for _ in range(len(cand))]
     write_parquet(pd.DataFrame(cand), tmp_path / "cand.parquet")
     scored_part = s.iloc[:5]
     write_parquet(pd.DataFrame(scored_part), tmp_path / "scores.parquet")
-    reward.reward_score(str(out / "rm"), [str(tmp_path / "cand.parquet")], tiny_data["passages"],
-                        str(tmp_path / "teacher.parquet"), topk=4,
-                        scores=[str(tmp_path / "scores.parquet")], max_length=48)
+    reward.reward_score(
+        str(out / "rm"),
+        [str(tmp_path / "cand.parquet")],
+        tiny_data["passages"],
+        str(tmp_path / "teacher.parquet"),
+        topk=4,
+        scores=[str(tmp_path / "scores.parquet")],
+        max_length=48,
+    )
     t = read_parquet(tmp_path / "teacher.parquet").set_index("query_id")
     assert set(t.index) == set(train["query_id"])  # every training query
     for qid, docs in zip(cand["query_id"], cand["doc_ids"], strict=True):
@@ -122,3 +131,131 @@ def test_empty_after_filter_error(tiny_data, tiny_encoder, scored, tmp_path):
     with pytest.raises(ValueError, match="third_best_penalised") as e:
         _train(tiny_data, tiny_encoder, str(bad), tmp_path)
     assert "bad.parquet" in str(e.value) and "held_out_task=24" in str(e.value)
+
+
+def _queries(rows):
+    frame = pd.DataFrame(rows)
+    golds = [
+        a[0] if not o else o[ord(a[0]) - 65]
+        for a, o in zip(frame["answers"], frame["options"], strict=True)
+    ]
+    n = len(rows)
+    return ScoredQueries(
+        frame,
+        golds,
+        np.zeros(n, dtype=bool),
+        [np.arange(4)] * n,
+        [np.zeros(4)] * n,
+        [frozenset()] * n,
+    )
+
+
+class _TypesByDefault:
+    """A tokenizer returning ``token_type_ids`` unless ``return_token_type_ids=False``."""
+
+    def __init__(self, tok):
+        self.tok = tok
+
+    def __call__(self, *args, return_token_type_ids=None, **kw):
+        enc = self.tok(*args, **kw)
+        if return_token_type_ids is not False:
+            enc["token_type_ids"] = (
+                [[0] * len(x) for x in enc["input_ids"]]
+                if not isinstance(enc["input_ids"], torch.Tensor)
+                else torch.zeros_like(enc["input_ids"])
+            )
+        return enc
+
+    def __getattr__(self, name):
+        return getattr(self.tok, name)
+
+
+def test_reward_pairs_draw_a_seeded_answer_and_pass_no_token_types(tiny_encoder):
+    """The reference's pair: query + "\\n" + random.choice(answers) (the gold option's text
+    for multiple choice), no token-type ids; here the draw is a function of the item."""
+    tok = _TypesByDefault(AutoTokenizer.from_pretrained(tiny_encoder))
+    assert "token_type_ids" in tok(["a"], ["b"])  # as BERT / ELECTRA tokenizers do
+    pool = PassagePool(
+        [f"p{i}" for i in range(4)],
+        [f"doc {i}" for i in range(4)],
+        [""] * 4,
+        ["t"] * 4,
+        {f"p{i}": i for i in range(4)},
+        {},
+    )
+    q = _queries([
+        {"query": "gen", "answers": ["a1", "a2", "a3"], "options": []},
+        {"query": "mc", "answers": ["B"], "options": ["zero", "one", "two"]},
+    ])  # fmt: skip
+    coll = reward.RewardCollator(tok, q, pool, max_length=32, seed=5)
+    item = {"qi": 0, "docs": np.array([0, 1, 2, 3]), "scores": np.zeros(4)}
+    batch = coll([item])
+    assert "token_type_ids" not in batch and batch["input_ids"].shape[0] == 4
+    again = reward.RewardCollator(tok, q, pool, max_length=32, seed=5)([item])
+    torch.testing.assert_close(batch["input_ids"], again["input_ids"])  # same item, same pairs
+    seen = set()
+    for k in range(30):
+        docs = np.random.default_rng(k).permutation(4)
+        seen |= set(coll.firsts({"qi": 0, "docs": docs}))
+    assert seen == {"gen\na1", "gen\na2", "gen\na3"}  # every answer gets drawn
+    mc = {"qi": 1, "docs": np.arange(4)}
+    assert set(coll.firsts(mc)) == {"mc\none"}  # the gold option, always
+    assert reward.reward_answer(["only"], [], 7) == "only"
+
+
+def test_reward_model_tokenizer_passes_no_token_types(trained):
+    out, _ = trained
+    _, tok = reward.load_reward_model(str(out / "rm"), device="cpu")
+    tok.tokenizer = _TypesByDefault(tok.tokenizer)
+    enc = tok(["query\nanswer"], ["passage"], truncation="longest_first", max_length=16)
+    assert "token_type_ids" not in enc and tok.pad_token_id is not None
+    assert reward.pair_draw("q1", "d1") == reward.pair_draw("q1", "d1")
+    assert len({reward.pair_draw("q1", f"d{i}") % 3 for i in range(30)}) == 3
+
+
+def test_teacher_pairs_topk_100_and_llm_scored_only(scored, tmp_path):
+    s = read_parquet(scored).iloc[:3]
+    cand = s.copy()
+    cand["doc_ids"] = [
+        [f"c{j}" for j in range(120)],
+        [f"c{j}" for j in range(50)],
+        [f"c{j}" for j in range(100)],
+    ]
+    cand["doc_scores"] = [[0.0] * len(d) for d in cand["doc_ids"]]
+    write_parquet(pd.DataFrame(cand), tmp_path / "cand.parquet")
+    write_parquet(pd.DataFrame(s), tmp_path / "scores.parquet")
+    t = reward.teacher_pairs(
+        [str(tmp_path / "cand.parquet")], [str(tmp_path / "scores.parquet")], topk=100
+    )
+    n_llm = [len(d) for d in s["doc_ids"]]
+    assert [len(d) for d in t["doc_ids"]] == [100 + n_llm[0], 50 + n_llm[1], 100 + n_llm[2]]
+    assert list(t["doc_ids"].iat[0][:100]) == [f"c{j}" for j in range(100)]
+    only = reward.teacher_pairs(
+        [str(tmp_path / "cand.parquet")],
+        [str(tmp_path / "scores.parquet")],
+        topk=100,
+        llm_scored_only=True,
+    )
+    assert [list(d) for d in only["doc_ids"]] == [list(d) for d in s["doc_ids"]]
+    with pytest.raises(ValueError, match="llm_scored_only"):
+        reward.teacher_pairs([str(tmp_path / "cand.parquet")], [], 100, llm_scored_only=True)
+
+
+def test_teacher_llm_scored_only_labels_the_llm_pairs_alone(trained, tiny_data, scored, tmp_path):
+    out, _ = trained
+    s = read_parquet(scored).iloc[:5]
+    write_parquet(pd.DataFrame(s), tmp_path / "scores.parquet")
+    reward.reward_score(
+        str(out / "rm"),
+        [scored],
+        tiny_data["passages"],
+        str(tmp_path / "t.parquet"),
+        topk=100,
+        scores=[str(tmp_path / "scores.parquet")],
+        max_length=48,
+        llm_scored_only=True,
+    )
+    t = read_parquet(tmp_path / "t.parquet")
+    assert t["query_id"].tolist() == s["query_id"].tolist()
+    assert [list(d) for d in t["doc_ids"]] == [list(d) for d in s["doc_ids"]]
+    assert all(np.isfinite(d).all() for d in t["doc_scores"])
