@@ -46,6 +46,7 @@ rule reward_score:
         runtime=240,
     params:
         topk=config["teacher"]["topk"],
+        llm_scored_only=config["teacher"]["llm_scored_only"],
         token_budget=config["teacher"]["token_budget"],
         max_length=config["reward"]["max_length"],
         precision=PRECISION,
