@@ -8,7 +8,10 @@ Groups come from the default suite's LLM scores (``results/scores/round0.parquet
 ``results/data``) or, with ``--synthetic`` or when those files are missing, from random
 English words of the suite's lengths (queries and passages of about 30 tokens).
 
-llmr's path is the pipeline's own code: ``llmr.training`` (``GroupTrainer``, the group
+Paths (``--paths``; llmr's is always timed): ``llmr``, ``today`` (llmr's path with
+``TrainConfig.fast_kernels`` off: torch's CPU dropout and attention kernels, glibc's
+default malloc behaviour, unfused AdamW — the path before ``llmr.kernels``) and
+``baseline``. llmr's path is the pipeline's own code: ``llmr.training`` (``GroupTrainer``, the group
 stream, ``micro_batching``: micro-batches under ``--token-budget`` padded tokens, padded to
 their longest sequence, gradient accumulation) with the models' ``GroupTask``. The
 baseline does the same optimizer steps on the same groups the way a Hugging Face
@@ -23,8 +26,8 @@ scores and the embedding lookups are not counted, so this understates the work),
 ``fraction_of_bf16_peak`` (peak = the faster of the measured bf16 and fp32 matmul rates,
 as in ``llmr bench reward``: fp32 on a CPU without native bf16, where bf16 is not timed;
 the rates are the CPU's, ``llmr.device.measure_matmul_gflops``), the first step's loss
-(equal on both paths up to float error with ``--no-dropout``), and ``speedup`` = baseline
-seconds / llmr seconds.
+(equal on every path up to float error with ``--no-dropout``), and ``speedup_vs_today`` /
+``speedup_vs_baseline`` = that path's seconds / llmr's seconds.
 
 ``--long-inputs`` measures memory instead: reward-model training on synthetic inputs of
 400-650 tokens (truncated to ``--long-max-length``), one process per (batch size, token
@@ -118,12 +121,14 @@ def synthetic_groups(n_queries: int = 256, n_passages: int = 2048,
     pool = PassagePool(ids=ids, contents=contents, labels=labels,
                        tasks=["synthetic"] * n_passages,
                        index={d: i for i, d in enumerate(ids)}, by_hash={})
+    golds = [str(rng.choice(words)) for _ in range(n_queries)]
     frame = pd.DataFrame({"query_id": [f"q{i}" for i in range(n_queries)],
                           "query": [text(*query_words) for _ in range(n_queries)],
+                          "answers": [[g] for g in golds], "options": [[] for _ in golds],
                           "task_name": "synthetic"})
     k = min(n_candidates, n_passages)
     train = ScoredQueries(
-        frame=frame, golds=[str(rng.choice(words)) for _ in range(n_queries)],
+        frame=frame, golds=golds,
         is_cls=np.zeros(n_queries, dtype=bool),
         docs=[rng.choice(n_passages, k, replace=False).astype(np.int64) for _ in range(n_queries)],
         scores=[np.sort(rng.normal(size=k))[::-1].copy() for _ in range(n_queries)],
@@ -156,11 +161,12 @@ class _Recorder:
         self.micro: list[tuple[int, int, float]] = []
 
     def __call__(self, model: torch.nn.Module, inputs: dict) -> torch.Tensor:
-        loss = self.loss_fn(model, inputs)
+        out = self.loss_fn(model, inputs)
+        loss = out[0] if isinstance(out, tuple) else out
         masks = [v for k, v in inputs.items() if k.endswith("attention_mask")]
         self.micro.append((int(sum(int(m.sum()) for m in masks)),
                            int(sum(m.numel() for m in masks)), float(loss.detach())))
-        return loss
+        return out
 
 
 class _StepClock(TrainerCallback):
@@ -281,10 +287,18 @@ def load_model(kind: str, path: str, seed: int):
     return model, tok
 
 
+# Timing order: ``today`` first, since llmr's path tunes the process's malloc for good.
+PATHS = ("today", "llmr", "baseline")
+
+
 def bench_model(kind: str, model_path: str, data: ScoredGroups, batch_size: int,
                 max_length: int, token_budget: int, steps: int, warmup: int,
-                dropout: bool = True, seed: int = 42) -> dict:
-    """Time llmr's path and the baseline for ``kind`` (reward | retriever) on ``data``."""
+                dropout: bool = True, seed: int = 42, paths: Sequence[str] = PATHS) -> dict:
+    """Time ``paths`` for ``kind`` (reward | retriever) on ``data``: ``llmr`` (the
+    pipeline's path, fast CPU kernels on), ``today`` (the same with
+    ``fast_kernels=False``: torch's dropout and attention, unfused AdamW) and ``baseline``
+    (Trainer defaults). Each runs its own warm-up and timed steps on a fresh copy of the
+    same model, in the order of ``PATHS``; ``llmr`` is always timed."""
     from llmr.distill import retriever_task
     from llmr.reward import reward_task
 
@@ -299,15 +313,28 @@ def bench_model(kind: str, model_path: str, data: ScoredGroups, batch_size: int,
         task = retriever_task(tok, data.pool, spec.size, max_length)
     cfg = TrainConfig(batch_size=batch_size, token_budget=token_budget, lr=1e-4, seed=seed)
     micro, accum = micro_batching(cfg, spec.size, max_length)
-    llmr = time_steps(copy.deepcopy(model), task, data, spec, cfg, micro, accum, steps, warmup)
-    llmr["peak_rss_gb_so_far"] = peak_rss_gb()
-    base = time_steps(copy.deepcopy(model), task, data, spec, cfg, micro * accum, 1, steps,
-                      warmup, baseline=True, pad_id=tok.pad_token_id or 0)
-    base["peak_rss_gb_so_far"] = peak_rss_gb()
+    res: dict[str, Any] = {}
+    for path in paths:
+        if path == "baseline":
+            r = time_steps(copy.deepcopy(model), task, data, spec,
+                           dataclasses.replace(cfg, fast_kernels=False), micro * accum, 1,
+                           steps, warmup, baseline=True, pad_id=tok.pad_token_id or 0)
+        else:
+            c = cfg if path == "llmr" else dataclasses.replace(cfg, fast_kernels=False)
+            r = time_steps(copy.deepcopy(model), task, data, spec, c, micro, accum, steps,
+                           warmup)
+        r["peak_rss_gb_so_far"] = peak_rss_gb()
+        res[path] = r
     n_emb = non_embedding_parameters(model)
-    for r in (llmr, base):
+    for r in res.values():
         r["achieved_gflops"] = 6 * n_emb * r["real_tokens_per_s"] / 1e9
         r["padded_gflops"] = 6 * n_emb * r["padded_tokens_per_s"] / 1e9
+    llmr = res["llmr"]
+    for other in ("today", "baseline"):
+        if other in res:
+            res[f"speedup_vs_{other}"] = res[other]["seconds"] / llmr["seconds"]
+            res[f"first_step_loss_abs_diff_{other}"] = abs(llmr["first_step_loss"]
+                                                           - res[other]["first_step_loss"])
     return {
         "group_size": spec.size,
         "batch_size": batch_size,
@@ -318,10 +345,7 @@ def bench_model(kind: str, model_path: str, data: ScoredGroups, batch_size: int,
         "dropout": dropout,
         "parameters": sum(p.numel() for p in model.parameters()),
         "non_embedding_parameters": n_emb,
-        "llmr": llmr,
-        "baseline": base,
-        "speedup": base["seconds"] / llmr["seconds"],
-        "first_step_loss_abs_diff": abs(llmr["first_step_loss"] - base["first_step_loss"]),
+        **res,
     }
 
 
@@ -338,7 +362,8 @@ def matmul_peak() -> tuple[float | None, float, float]:
 def run(model_path: str, data_dir: str, scores: str, steps: int = 2, warmup: int = 1,
         reward_batch: int = 8, retriever_batch: int = 16, reward_max_length: int = 384,
         retriever_max_length: int = 256, token_budget: int = 16384, synthetic: bool = False,
-        dropout: bool = True, models: Sequence[str] = ("reward", "retriever")) -> dict:
+        dropout: bool = True, models: Sequence[str] = ("reward", "retriever"),
+        paths: Sequence[str] = PATHS) -> dict:
     """Time both models' training steps on both paths; the result dict (module docstring)."""
     if steps < 1 or warmup < 0:
         raise ValueError(f"need steps >= 1 and warmup >= 0, got {steps} and {warmup}")
@@ -351,13 +376,16 @@ def run(model_path: str, data_dir: str, scores: str, steps: int = 2, warmup: int
         log.info("bench train: %s, %d groups per step, %d + %d steps", kind, batch, warmup,
                  steps)
         res[kind] = bench_model(kind, model_path, data, batch, length, token_budget, steps,
-                                warmup, dropout)
+                                warmup, dropout, paths=[p for p in PATHS if p in {"llmr", *paths}])
     bf16, fp32, peak = matmul_peak()
     for kind in models:
-        for path in ("llmr", "baseline"):
-            r = res[kind][path]
-            r["fraction_of_bf16_peak"] = r["achieved_gflops"] / peak
-        res[f"{kind}_speedup"] = res[kind]["speedup"]
+        for path in PATHS:
+            if path in res[kind]:
+                r = res[kind][path]
+                r["fraction_of_bf16_peak"] = r["achieved_gflops"] / peak
+        for other in ("today", "baseline"):
+            if f"speedup_vs_{other}" in res[kind]:
+                res[f"{kind}_speedup_vs_{other}"] = res[kind][f"speedup_vs_{other}"]
     res.update({
         "fraction_of_bf16_peak": {k: res[k]["llmr"]["fraction_of_bf16_peak"] for k in models},
         "bf16_matmul_gflops": bf16,
@@ -454,8 +482,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--token-budget", type=int, default=16384,
                     help="llmr: padded tokens per micro-batch (TrainConfig.token_budget)")
     ap.add_argument("--models", default="reward,retriever", help="reward, retriever or both")
+    ap.add_argument("--paths", default=",".join(PATHS),
+                    help="paths to time besides llmr: today (fast_kernels off), baseline "
+                    "(Trainer defaults, slow)")
     ap.add_argument("--no-dropout", action="store_true",
-                    help="dropout off: both paths then compute the same first-step loss")
+                    help="dropout off: every path then computes the same first-step loss")
     ap.add_argument("--long-inputs", action="store_true",
                     help="measure peak memory of reward training on 400-650-token inputs instead")
     ap.add_argument("--long-batch-sizes", default="16,128",
@@ -481,7 +512,8 @@ def main(argv: list[str] | None = None) -> int:
         res = run(args.model, args.data, args.scores, args.steps, args.warmup,
                   args.reward_batch, args.retriever_batch, args.reward_max_length,
                   args.retriever_max_length, args.token_budget, args.synthetic,
-                  not args.no_dropout, [m for m in args.models.split(",") if m])
+                  not args.no_dropout, [m for m in args.models.split(",") if m],
+                  [p for p in args.paths.split(",") if p])
     write_json(res, args.json)
     print(json.dumps(res, indent=2, sort_keys=True, default=str))
     return 0

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset, SequentialSampler
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
+from llmr import kernels
 from llmr.device import autocast_dtype
 from llmr.groups import GroupSampler, PassagePool, ScoredQueries, load_scored
 from llmr.io import atomic_path, write_json
@@ -47,7 +48,7 @@ class TrainConfig:
     batch_size: int = field(default=128, metadata={"help": "groups per optimizer step"})
     lr: float = field(default=1e-5, metadata={"help": "peak learning rate (linear decay)"})
     warmup_ratio: float = field(default=0.1, metadata={"help": "fraction of steps warming up"})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     grad_accum: int = field(default=1, metadata={"help": "minimum micro-batches per step"})
     token_budget: int = field(
         default=16384,
@@ -67,6 +68,11 @@ class TrainConfig:
         metadata={"help": "recompute activations in the backward pass: about a third more "
                   "compute, far less memory (CPU attention with dropout keeps B x heads x L x L "
                   "probabilities per layer)"},
+    )
+    fast_kernels: bool = field(
+        default=True,
+        metadata={"help": "CPU: llmr's dropout and chunked attention kernels and malloc reuse "
+                  "(llmr.kernels), fused AdamW; the same loss as torch's kernels (False)"},
     )
     resume: bool = field(default=True, metadata={"help": "resume from matching checkpoints"})
 
@@ -119,17 +125,56 @@ class GroupTrainer(Trainer):
 
     loss_is_scaled_for_ga = False  # our loss is a per-micro-batch mean
 
-    def __init__(self, *args, loss_fn: Callable[[torch.nn.Module, dict], torch.Tensor],
+    def __init__(self, *args, loss_fn: Callable[[torch.nn.Module, dict], LossOutput],
                  attention_budget: int | None = None, **kw):
         super().__init__(*args, **kw)
         self.loss_fn, self.attention_budget = loss_fn, attention_budget
+        self.diagnostics = Diagnostics()
 
     def _get_train_sampler(self, train_dataset=None):
         return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        loss = self.loss_fn(BoundedForward(model, self.attention_budget), inputs)
+        out = self.loss_fn(BoundedForward(model, self.attention_budget), inputs)
+        loss, extras = out if isinstance(out, tuple) else (out, {})
+        if model.training:
+            self.diagnostics.add(extras)
         return (loss, None) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], *args, **kw) -> None:
+        """Trainer logs plus the means of the loss diagnostics since the last log line."""
+        if "loss" in logs:
+            logs = {**logs, **self.diagnostics.flush()}
+        super().log(logs, *args, **kw)
+
+
+# A loss function returns the scalar loss, or (loss, {name: scalar}) with per-micro-batch
+# diagnostics (e.g. the KL and contrastive terms), averaged into the logs and the metrics.
+LossOutput = torch.Tensor | tuple[torch.Tensor, dict[str, Any]]
+
+
+class Diagnostics:
+    """Running means of named per-micro-batch scalars: since the last flush and overall."""
+
+    def __init__(self):
+        self.recent: dict[str, list[float]] = {}
+        self.total: dict[str, list[float]] = {}
+
+    def add(self, values: dict[str, Any]) -> None:
+        for k, v in values.items():
+            x = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
+            for d in (self.recent, self.total):
+                d.setdefault(k, []).append(x)
+
+    def flush(self) -> dict[str, float]:
+        """Means since the last flush (then cleared)."""
+        out = {k: float(np.mean(v)) for k, v in self.recent.items() if v}
+        self.recent = {}
+        return out
+
+    def means(self) -> dict[str, float]:
+        """Means over every micro-batch of the run (this process)."""
+        return {k: float(np.mean(v)) for k, v in self.total.items() if v}
 
 
 class BoundedForward:
@@ -245,6 +290,7 @@ def make_training_args(ckpt_dir: str, cfg: TrainConfig, micro: int, accum: int
         dataloader_num_workers=0,
         disable_tqdm=True,
         ddp_find_unused_parameters=False,
+        optim="adamw_torch_fused" if cfg.fast_kernels else "adamw_torch",
         **extra,
     )
 
@@ -357,11 +403,11 @@ class GroupTask:
     """What a model contributes to the shared loop.
 
     ``make_collator(queries) -> collate(items) -> batch dict``;
-    ``loss_fn(model, batch) -> scalar``; ``score_batch(model, batch, device) -> (B, G)``.
+    ``loss_fn(model, batch) -> scalar`` or ``(scalar, {name: scalar diagnostic})``; ``score_batch(model, batch, device) -> (B, G)``.
     """
 
     make_collator: Callable[[ScoredQueries], Callable[[list[dict]], dict]]
-    loss_fn: Callable[[torch.nn.Module, dict], torch.Tensor]
+    loss_fn: Callable[[torch.nn.Module, dict], LossOutput]
     score_batch: Callable[[torch.nn.Module, dict, torch.device], torch.Tensor]
     max_length: int
     metric_names: tuple[str, str] = ("acc1", "mrr")
@@ -400,6 +446,7 @@ def fit_groups(
     n_items = cfg.steps * micro * accum
     dataset = GroupDataset(sampler(data.train), n_items * world_size())
     collator = task.make_collator(data.train)
+    restore = kernels.install(model) if cfg.fast_kernels else (lambda: None)
     trainer = GroupTrainer(
         model=model, args=args, train_dataset=dataset, data_collator=collator,
         loss_fn=task.loss_fn, callbacks=[ProgressLog(), *EXTRA_CALLBACKS],
@@ -426,11 +473,13 @@ def fit_groups(
         hb_ds = GroupDataset(sampler(data.heldback), len(data.heldback))
         hb = group_accuracy(score_groups(task.make_collator(data.heldback)), hb_ds,
                             EVAL_GROUPS, micro)
+    restore()  # the saved model loads anywhere, without llmr's kernels
     save_model_atomically(model, tokenizer, out_dir)
     steps_done = int(trainer.state.global_step)
     acc, mrr = task.metric_names
     metrics = {
         "loss_curve": loss_curve(trainer),
+        "diagnostics": trainer.diagnostics.means(),
         f"train_{acc}": tr[0], f"train_{mrr}": tr[1], "train_eval_groups": tr[2],
         f"heldback_{acc}": hb[0], f"heldback_{mrr}": hb[1], "n_heldback_groups": hb[2],
         "chance_acc1": 1.0 / spec.size,

@@ -17,9 +17,11 @@ from helpers.tiny import synthetic_scores
 PATH_KEYS = {"seconds", "steps_per_s", "real_tokens", "padded_tokens", "real_tokens_per_s",
              "padded_tokens_per_s", "achieved_gflops", "fraction_of_bf16_peak",
              "first_step_loss", "grad_accum", "micro_batch_groups"}
-MODEL_KEYS = {"llmr", "baseline", "speedup", "first_step_loss_abs_diff", "token_budget",
-              "non_embedding_parameters"}
-TOP_KEYS = {"reward", "retriever", "reward_speedup", "retriever_speedup", "flops_formula",
+MODEL_KEYS = {"llmr", "today", "baseline", "speedup_vs_today", "speedup_vs_baseline",
+              "first_step_loss_abs_diff_today", "first_step_loss_abs_diff_baseline",
+              "token_budget", "non_embedding_parameters"}
+TOP_KEYS = {"reward", "retriever", "reward_speedup_vs_today", "retriever_speedup_vs_today",
+            "reward_speedup_vs_baseline", "retriever_speedup_vs_baseline", "flops_formula",
             "fraction_of_bf16_peak", "bf16_matmul_gflops", "peak_gflops", "peak_rss_gb"}
 
 
@@ -36,12 +38,15 @@ def test_bench_train_main_tiny_synthetic(tiny_encoder, tmp_path):
     assert TOP_KEYS <= set(res) and res["data"].startswith("synthetic")
     for kind in ("reward", "retriever"):
         assert MODEL_KEYS <= set(res[kind])
-        llmr, base = res[kind]["llmr"], res[kind]["baseline"]
-        assert PATH_KEYS <= set(llmr) and PATH_KEYS <= set(base)
+        llmr, base, today = (res[kind][p] for p in ("llmr", "baseline", "today"))
+        assert PATH_KEYS <= set(llmr) and PATH_KEYS <= set(base) and PATH_KEYS <= set(today)
         # the same groups: the same real tokens; only the padding differs
-        assert llmr["real_tokens"] == base["real_tokens"] > 0
+        assert llmr["real_tokens"] == base["real_tokens"] == today["real_tokens"] > 0
         assert llmr["real_tokens"] <= llmr["padded_tokens"] < base["padded_tokens"]
-        assert res[kind]["speedup"] > 0 and llmr["fraction_of_bf16_peak"] > 0
+        assert llmr["padded_tokens"] == today["padded_tokens"]
+        assert res[kind]["speedup_vs_baseline"] > 0 and llmr["fraction_of_bf16_peak"] > 0
+        # the fast kernels compute today's loss (no dropout)
+        assert res[kind]["first_step_loss_abs_diff_today"] < 1e-4
     rm = res["reward"]
     # 5120-token budget, groups of 8 x 320 tokens: 2 groups per micro-batch, 2 accumulated
     assert (rm["llmr"]["micro_batch_groups"], rm["llmr"]["grad_accum"]) == (2, 2)
@@ -50,11 +55,11 @@ def test_bench_train_main_tiny_synthetic(tiny_encoder, tmp_path):
     # (4 queries + 4 x 4 passages) x 160 tokens per step
     assert res["retriever"]["baseline"]["padded_tokens"] == 2 * (4 + 16) * 160
     # listwise CE is per group: accumulated micro-batches give the full batch's loss
-    assert rm["first_step_loss_abs_diff"] < 1e-4
+    assert rm["first_step_loss_abs_diff_baseline"] < 1e-4
     # retriever: groups of 4 x 160 tokens fit whole into the budget, so no accumulation and
     # the same in-batch negatives on both paths
     assert res["retriever"]["llmr"]["grad_accum"] == 1
-    assert res["retriever"]["first_step_loss_abs_diff"] < 1e-4
+    assert res["retriever"]["first_step_loss_abs_diff_baseline"] < 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -90,4 +95,5 @@ def test_reward_tokens_counted_from_the_real_groups(tiny_encoder, suite):
     assert res["llmr"]["grad_accum"] == batch  # one group per micro-batch
     assert res["llmr"]["real_tokens"] == res["baseline"]["real_tokens"] == expected
     assert res["baseline"]["padded_tokens"] == steps * batch * spec.size * max_length
-    assert res["first_step_loss_abs_diff"] < 1e-4
+    assert res["first_step_loss_abs_diff_baseline"] < 1e-4
+    assert res["first_step_loss_abs_diff_today"] < 1e-4
