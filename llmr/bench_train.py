@@ -232,6 +232,7 @@ def time_steps(model: torch.nn.Module, task: GroupTask, data: ScoredGroups, spec
             args.bf16 = args.fp16 = False
         trainer = GroupTrainer(model=model, args=args, data_collator=collate, loss_fn=rec,
                                attention_budget=None if baseline else cfg.attention_budget,
+                               fast_kernels=cfg.fast_kernels and not baseline,
                                train_dataset=GroupDataset(sampler, total * micro * accum),
                                callbacks=[clock])
         trainer.remove_callback(PrinterCallback)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch.utils.data import Dataset, SequentialSampler
 from transformers import Trainer, TrainerCallback, TrainingArguments
@@ -121,21 +122,25 @@ class GroupDataset(Dataset):
 class GroupTrainer(Trainer):
     """``Trainer`` with a pluggable loss ``loss_fn(model, inputs) -> scalar`` (the model
     wrapped in ``BoundedForward(model, attention_budget)``) and the dataset read in order
-    (the dataset itself is already shuffled per epoch)."""
+    (the dataset itself is already shuffled per epoch). ``fast_kernels``: the model runs on
+    ``llmr.kernels`` until ``restore_kernels()`` (call it before saving)."""
 
     loss_is_scaled_for_ga = False  # our loss is a per-micro-batch mean
 
     def __init__(self, *args, loss_fn: Callable[[torch.nn.Module, dict], LossOutput],
-                 attention_budget: int | None = None, **kw):
+                 attention_budget: int | None = None, fast_kernels: bool = False, **kw):
         super().__init__(*args, **kw)
         self.loss_fn, self.attention_budget = loss_fn, attention_budget
+        # llmr.kernels on the CPU, and length-sorted row chunks (BoundedForward.sort_rows)
+        self.sort_rows = fast_kernels
+        self.restore_kernels = kernels.install(self.model) if fast_kernels else lambda: None
         self.diagnostics = Diagnostics()
 
     def _get_train_sampler(self, train_dataset=None):
         return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        out = self.loss_fn(BoundedForward(model, self.attention_budget), inputs)
+        out = self.loss_fn(BoundedForward(model, self.attention_budget, self.sort_rows), inputs)
         loss, extras = out if isinstance(out, tuple) else (out, {})
         if model.training:
             self.diagnostics.add(extras)
@@ -178,18 +183,25 @@ class Diagnostics:
 
 
 class BoundedForward:
-    """``model(**inputs)`` whose memory is bounded by ``budget`` (rows x L x L).
+    """``model(**inputs)`` whose memory is bounded by ``budget`` (rows x L x L), and whose
+    padding is cut by running rows of similar length together (``sort_rows``).
 
-    Inputs are (N, L) tensors. When N x L x L exceeds the budget, the rows run in equal
-    chunks, each under non-reentrant activation checkpointing (RNG state preserved, so
-    dropout is the same in the recomputation): the backward pass holds one chunk's
-    activations at a time instead of N rows' attention probabilities, for one extra forward
-    of those rows. Returns the model's output class with its tensors concatenated over
-    chunks (e.g. logits (N, 1), last_hidden_state (N, L, H)).
+    Inputs are (N, L) right-padded tensors. ``sort_rows``: the rows are sorted by length and
+    run in up to ``MAX_LENGTH_CHUNKS`` chunks of at least ``LENGTH_CHUNK_TOKENS`` real
+    tokens, each cut to its own longest row, then put back in order (rows are independent:
+    the same outputs, less padding). When rows x L x L of a chunk exceeds the budget, its
+    rows run in equal parts, each under non-reentrant activation checkpointing (RNG state
+    preserved, so dropout is the same in the recomputation): the backward pass holds one
+    part's activations at a time, for one extra forward of those rows. Returns the model's
+    output class with its tensors concatenated in input order (e.g. logits (N, 1),
+    last_hidden_state (N, L, H), zero past each chunk's length).
     """
 
-    def __init__(self, model: torch.nn.Module, budget: int | None):
-        self.model, self.budget = model, budget
+    MAX_LENGTH_CHUNKS = 4
+    LENGTH_CHUNK_TOKENS = 640
+
+    def __init__(self, model: torch.nn.Module, budget: int | None, sort_rows: bool = False):
+        self.model, self.budget, self.sort_rows = model, budget, sort_rows
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.model, name)
@@ -200,8 +212,42 @@ class BoundedForward:
             return 1
         return min(n, math.ceil(n * length * length / self.budget))
 
+    def length_order(self, mask: torch.Tensor) -> list[torch.Tensor] | None:
+        """Row indices of each length chunk (longest rows first), or None to run the batch
+        whole (one chunk would do, or the mask is not right-padded)."""
+        lengths = mask.sum(1)
+        k = min(self.MAX_LENGTH_CHUNKS, int(lengths.sum()) // self.LENGTH_CHUNK_TOKENS)
+        if k < 2 or int(lengths.min()) == mask.shape[1]:
+            return None
+        if not bool((mask[:, 1:] <= mask[:, :-1]).all()):  # left padding or holes
+            return None
+        order = torch.argsort(lengths, descending=True, stable=True)
+        return list(torch.tensor_split(order, k))
+
     def __call__(self, **inputs: torch.Tensor | None) -> Any:
         tensors = {k: v for k, v in inputs.items() if v is not None}
+        mask = tensors.get("attention_mask")
+        parts = self.length_order(mask) if self.sort_rows and mask is not None else None
+        if parts is None:
+            return self._bounded(tensors)
+        n, length = mask.shape
+        outs = []
+        for idx in parts:
+            cut = int(mask[idx].sum(1).max())
+            outs.append(self._bounded({k: (v[idx, :cut] if v.dim() == 2 and v.shape == mask.shape
+                                           else v[idx]) for k, v in tensors.items()}))
+        inverse = torch.empty_like(torch.cat(parts))
+        inverse[torch.cat(parts)] = torch.arange(n)
+        merged = {}
+        for key in outs[0].keys():
+            vals = [o[key] for o in outs]
+            if vals[0].dim() == 3 and key.endswith("hidden_state"):  # (rows, cut, H)
+                vals = [F.pad(v, (0, 0, 0, length - v.shape[1])) for v in vals]
+            merged[key] = torch.cat(vals)[inverse.to(vals[0].device)]
+        return type(outs[0])(**merged)
+
+    def _bounded(self, tensors: dict[str, torch.Tensor]) -> Any:
+        """``model(**tensors)``, in checkpointed row parts where the budget says so."""
         n, length = tensors["input_ids"].shape[:2]
         k = self.chunks(n, length)
         if k == 1 or not torch.is_grad_enabled():
@@ -446,11 +492,10 @@ def fit_groups(
     n_items = cfg.steps * micro * accum
     dataset = GroupDataset(sampler(data.train), n_items * world_size())
     collator = task.make_collator(data.train)
-    restore = kernels.install(model) if cfg.fast_kernels else (lambda: None)
     trainer = GroupTrainer(
         model=model, args=args, train_dataset=dataset, data_collator=collator,
         loss_fn=task.loss_fn, callbacks=[ProgressLog(), *EXTRA_CALLBACKS],
-        attention_budget=cfg.attention_budget,
+        attention_budget=cfg.attention_budget, fast_kernels=cfg.fast_kernels,
     )  # fmt: skip
     trainer.train(resume_from_checkpoint=last)
     if not trainer.is_world_process_zero():
@@ -473,7 +518,7 @@ def fit_groups(
         hb_ds = GroupDataset(sampler(data.heldback), len(data.heldback))
         hb = group_accuracy(score_groups(task.make_collator(data.heldback)), hb_ds,
                             EVAL_GROUPS, micro)
-    restore()  # the saved model loads anywhere, without llmr's kernels
+    trainer.restore_kernels()  # the saved model loads anywhere, without llmr's kernels
     save_model_atomically(model, tokenizer, out_dir)
     steps_done = int(trainer.state.global_step)
     acc, mrr = task.metric_names

@@ -126,3 +126,36 @@ def test_saved_model_does_not_name_the_kernels(tiny_encoder, tmp_path):
     model.save_pretrained(tmp_path)
     assert kernels.ATTENTION_NAME not in json.dumps(json.loads((tmp_path / "config.json")
                                                                .read_text()))
+
+
+@pytest.mark.parametrize("kind", ["encoder", "cross_encoder"])
+def test_length_sorted_rows_same_outputs_and_gradients(tiny_encoder, kind, monkeypatch):
+    """BoundedForward(sort_rows=True): rows run in length chunks cut to their own length;
+    outputs (back in input order) and gradients equal one padded batch."""
+    from llmr.encoder import pool
+    from llmr.training import BoundedForward
+
+    monkeypatch.setattr(BoundedForward, "LENGTH_CHUNK_TOKENS", 4)
+    cls = AutoModel if kind == "encoder" else AutoModelForSequenceClassification
+    kw = {} if kind == "encoder" else {"num_labels": 1}
+    torch.manual_seed(0)
+    model = no_dropout(cls.from_pretrained(tiny_encoder, **kw)).train()
+    batch = _batch(AutoTokenizer.from_pretrained(tiny_encoder))
+    fwd = BoundedForward(model, None, sort_rows=True)
+    assert len(fwd.length_order(batch["attention_mask"])) == 4
+
+    def run(f):
+        model.zero_grad()
+        out = f(**batch)
+        y = (pool(out.last_hidden_state, batch["attention_mask"]) if kind == "encoder"
+             else out.logits)
+        (y.float() ** 2).sum().backward()
+        return y.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    y_ref, g_ref = run(BoundedForward(model, None))
+    y, g = run(fwd)
+    torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
+    for a, b in zip(g, g_ref, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    left = {k: v.flip(1) for k, v in batch.items()}  # left padding: left as one batch
+    assert fwd.length_order(left["attention_mask"]) is None
