@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import itertools
 import json
 import logging
 import resource
@@ -404,22 +405,30 @@ def run(model_path: str, data_dir: str, scores: str, steps: int = 2, warmup: int
 
 def memory_probe(model_path: str, batch_size: int, token_budget: int, max_length: int = 384,
                  steps: int = 1, gradient_checkpointing: bool = False, seed: int = 42,
-                 attention_budget: int | None = TrainConfig.attention_budget) -> dict:
-    """Reward-model training on long synthetic inputs in this process: counts, seconds and
-    ``peak_rss_gb`` (this process's peak; run it in a fresh process per setting)."""
+                 attention_budget: int | None = TrainConfig.attention_budget,
+                 kind: str = "reward") -> dict:
+    """``kind`` (reward | retriever) training on long synthetic inputs in this process:
+    counts, seconds and ``peak_rss_gb`` (this process's peak; run it in a fresh process per
+    setting)."""
     data = synthetic_groups(n_queries=max(64, batch_size), n_passages=1024,
                             query_words=(150, 250), passage_words=(250, 400), seed=seed)
+    from llmr.distill import retriever_task
     from llmr.reward import reward_task
 
-    model, tok = load_model("reward", model_path, seed)
-    spec = GroupSpec(n_negatives=7, drop_same_label=False)
-    task = reward_task(tok, data.pool, spec.size, max_length)
+    model, tok = load_model(kind, model_path, seed)
+    if kind == "reward":
+        spec = GroupSpec(n_negatives=7, drop_same_label=False)
+        task = reward_task(tok, data.pool, spec.size, max_length)
+    else:
+        spec = GroupSpec(n_negatives=3, drop_same_label=True)
+        task = retriever_task(tok, data.pool, spec.size, max_length)
     cfg = TrainConfig(batch_size=batch_size, token_budget=token_budget, lr=1e-5, seed=seed,
                       gradient_checkpointing=gradient_checkpointing,
                       attention_budget=attention_budget)
     micro, accum = micro_batching(cfg, spec.size, max_length)
     r = time_steps(model, task, data, spec, cfg, micro, accum, steps, 0)
-    return {"batch_size": batch_size, "token_budget": token_budget, "max_length": max_length,
+    return {"kind": kind, "batch_size": batch_size, "token_budget": token_budget,
+            "max_length": max_length,
             "gradient_checkpointing": gradient_checkpointing,
             "attention_budget": attention_budget, "steps": steps,
             "micro_batch_groups": micro, "grad_accum": accum,
@@ -430,31 +439,34 @@ def memory_probe(model_path: str, batch_size: int, token_budget: int, max_length
 
 def long_inputs(model_path: str, batch_sizes: Sequence[int], token_budgets: Sequence[int],
                 max_length: int = 384, steps: int = 1, gradient_checkpointing: bool = False,
-                attention_budget: int | None = TrainConfig.attention_budget) -> dict:
-    """``memory_probe`` in a fresh process per (token budget, batch size); peak RSS of each
-    and, per token budget, the ratio of the largest to the smallest peak over batch sizes."""
+                attention_budget: int | None = TrainConfig.attention_budget,
+                kinds: Sequence[str] = ("reward", "retriever")) -> dict:
+    """``memory_probe`` in a fresh process per (model, token budget, batch size); peak RSS of
+    each and, per model and token budget, the ratio of the largest to the smallest peak
+    over batch sizes."""
     runs = []
-    for budget in token_budgets:
-        for bs in batch_sizes:
-            spec = {"model_path": model_path, "batch_size": bs, "token_budget": budget,
-                    "max_length": max_length, "steps": steps,
-                    "gradient_checkpointing": gradient_checkpointing,
-                    "attention_budget": attention_budget}
-            log.info("bench train --long-inputs: %s", spec)
-            with tempfile.TemporaryDirectory() as tmp:
-                out = Path(tmp) / "probe.json"
-                subprocess.run([sys.executable, "-m", "llmr.bench_train", "--memory-probe",
-                                json.dumps(spec), "--json", str(out)], check=True)
-                runs.append(json.loads(out.read_text()))
-            log.info("peak RSS %.2f GB", runs[-1]["peak_rss_gb"])
+    for kind, budget, bs in itertools.product(kinds, token_budgets, batch_sizes):
+        spec = {"model_path": model_path, "batch_size": bs, "token_budget": budget,
+                "max_length": max_length, "steps": steps,
+                "gradient_checkpointing": gradient_checkpointing,
+                "attention_budget": attention_budget, "kind": kind}
+        log.info("bench train --long-inputs: %s", spec)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "probe.json"
+            subprocess.run([sys.executable, "-m", "llmr.bench_train", "--memory-probe",
+                            json.dumps(spec), "--json", str(out)], check=True)
+            runs.append(json.loads(out.read_text()))
+        log.info("peak RSS %.2f GB", runs[-1]["peak_rss_gb"])
     by_budget = {}
-    for budget in token_budgets:
-        peaks = [r["peak_rss_gb"] for r in runs if r["token_budget"] == budget]
-        by_budget[str(budget)] = {"peak_rss_gb_min": min(peaks), "peak_rss_gb_max": max(peaks),
-                                  "max_over_min": max(peaks) / min(peaks)}
+    for kind, budget in itertools.product(kinds, token_budgets):
+        peaks = [r["peak_rss_gb"] for r in runs
+                 if r["token_budget"] == budget and r["kind"] == kind]
+        by_budget[f"{kind}:{budget}"] = {"peak_rss_gb_min": min(peaks),
+                                         "peak_rss_gb_max": max(peaks),
+                                         "max_over_min": max(peaks) / min(peaks)}
     return {"inputs": "synthetic: query + gold 150-250 words, passages 250-400 words, "
                       f"truncated to {max_length} tokens",
-            "group_size": 8, "runs": runs, "by_token_budget": by_budget,
+            "group_size": {"reward": 8, "retriever": 4}, "runs": runs, "by_token_budget": by_budget,
             "peak_rss_gb": max(r["peak_rss_gb"] for r in runs)}
 
 
@@ -489,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-dropout", action="store_true",
                     help="dropout off: every path then computes the same first-step loss")
     ap.add_argument("--long-inputs", action="store_true",
-                    help="measure peak memory of reward training on 400-650-token inputs instead")
+                    help="measure peak memory of training (--models) on 400-650-token inputs instead")
     ap.add_argument("--long-batch-sizes", default="16,128",
                     help="groups per step, one process each (the paper: 128)")
     ap.add_argument("--long-token-budgets", default="16384", help="token budgets to measure")
@@ -508,7 +520,8 @@ def main(argv: list[str] | None = None) -> int:
         res = long_inputs(args.model, _ints(args.long_batch_sizes),
                           _ints(args.long_token_budgets), args.long_max_length,
                           args.long_steps, args.gradient_checkpointing,
-                          args.attention_budget or None)
+                          args.attention_budget or None,
+                          [m for m in args.models.split(",") if m])
     else:
         res = run(args.model, args.data, args.scores, args.steps, args.warmup,
                   args.reward_batch, args.retriever_batch, args.reward_max_length,

@@ -97,3 +97,14 @@ def test_reward_tokens_counted_from_the_real_groups(tiny_encoder, suite):
     assert res["baseline"]["padded_tokens"] == steps * batch * spec.size * max_length
     assert res["first_step_loss_abs_diff_baseline"] < 1e-4
     assert res["first_step_loss_abs_diff_today"] < 1e-4
+
+
+def test_long_inputs_probe_both_models(tiny_encoder):
+    """--long-inputs measures each model in its own process, per batch size."""
+    res = bench_train.long_inputs(tiny_encoder, [2, 4], [4096], max_length=64, steps=1)
+    assert [(r["kind"], r["batch_size"]) for r in res["runs"]] == [
+        ("reward", 2), ("reward", 4), ("retriever", 2), ("retriever", 4)]
+    assert set(res["by_token_budget"]) == {"reward:4096", "retriever:4096"}
+    for r in res["runs"]:
+        assert r["peak_rss_gb"] > 0 and r["real_tokens"] > 0
+        assert r["micro_batch_groups"] * r["grad_accum"] == r["batch_size"]
