@@ -1,5 +1,7 @@
 # llmr: LLM-R (learning to retrieve in-context examples) as a Snakemake workflow.
 # Stages live in rules/*.smk; logic lives in the llmr package; see docs/ARCHITECTURE.md.
+import re
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -61,7 +63,7 @@ wildcard_constraints:
     ),
     dense="|".join(["base", "epr", "llm_kd", r"llmr\d+", *EVAL["extra_retrievers"]]),
     variant="task_filter|no_filter",
-    model="|".join(OFFLINE) or "none",
+    model="|".join(re.escape(m) for m in OFFLINE) or "none",
 
 
 rule all:

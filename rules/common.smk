@@ -3,9 +3,12 @@ import os
 
 from snakemake.utils import validate
 
+from llmr.config_checks import check_config, check_config_files
 from llmr.fingerprint import script_fingerprint
 
+check_config_files(workflow.configfiles)  # duplicate keys, YAML templating
 validate(config, schema="../schemas/config.schema.yaml")
+check_config(config)  # contradictory values (naming both keys), given files, package specs
 
 SUITE = config["suite"]
 if not set(SUITE["held_out"]) <= set(SUITE["tasks"]):
