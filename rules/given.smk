@@ -7,6 +7,7 @@ rule given_candidates:
     input:
         src=GIVEN.get("candidates") or "given-candidates-not-configured",
         passages="results/data/passages.parquet",
+        tasks="results/data/tasks.parquet",
     output:
         "results/given/candidates.parquet",
     log:
@@ -24,6 +25,7 @@ use rule given_candidates as given_scores with:
     input:
         src=GIVEN.get("scores") or "given-scores-not-configured",
         passages="results/data/passages.parquet",
+        tasks="results/data/tasks.parquet",
     output:
         "results/given/scores.parquet",
     log:
@@ -39,6 +41,7 @@ use rule given_candidates as given_teacher with:
     input:
         src=lambda wc: GIVEN["teacher"][int(wc.i)],
         passages="results/data/passages.parquet",
+        tasks="results/data/tasks.parquet",
     output:
         "results/given/teacher{i}.parquet",
     log:

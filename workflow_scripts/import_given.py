@@ -3,5 +3,5 @@ from llmr.given import import_candidates
 from llmr.stage import hyperparameters, run
 
 run(import_candidates, snakemake.log[0], src=snakemake.input.src,
-    passages=snakemake.input.passages, out=snakemake.output[0],
+    passages=snakemake.input.passages, tasks=snakemake.input.tasks, out=snakemake.output[0],
     **hyperparameters(snakemake.params))

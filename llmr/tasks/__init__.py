@@ -74,6 +74,7 @@ def prepare(
     else:
         raise ValueError(f"unknown suite source {source!r} (bigbench, released, hub, original)")
     _check_unique_ids(train, test, passages, source_dir)
+    _check_single_line_labels(train, test, meta, source_dir)
     for name, metric in (task_metrics or {}).items():
         if name not in meta:
             raise ValueError(f"task_metrics: unknown task name {name!r}")
@@ -129,6 +130,40 @@ def _check_unique_ids(train: pd.DataFrame, test: pd.DataFrame, passages: pd.Data
     if pdup:
         raise RecordError(f"{source_dir}: duplicate passage id(s) {pdup[:5]} in the passages "
                           "file; each passage needs its own id")
+
+
+def _check_single_line_labels(train: pd.DataFrame, test: pd.DataFrame, meta: dict,
+                              source_dir: str) -> None:
+    """RecordError when a classification label holds a line break.
+
+    A demonstration's label is the last line of its passage (``records.passage_label``), as
+    in the reference; a label of several lines would be compared through its last line
+    only, so every same-label candidate would get the -100 penalty. Refused here, where the
+    data enters, so that every stage can rely on single-line labels.
+    """
+    from llmr.io import RecordError
+
+    for name, m in meta.items():
+        if m.get("task_type") != CLASSIFICATION:
+            continue
+        for label in m.get("labels", []):
+            if "\n" in str(label) or "\r" in str(label):
+                raise RecordError(f"{source_dir}: task {name!r}: classification label "
+                                  f"{str(label)!r} contains a line break; labels must be one "
+                                  "line (a demonstration's label is its last line): replace it, "
+                                  f"or set suite.task_types.{name} to multiple_choice or "
+                                  "generation")
+        for split, df in (("train", train), ("test", test)):
+            sub = df[df.task_name == name]
+            for qid, a, o in zip(sub["query_id"], sub["answers"], sub["options"], strict=True):
+                y = gold_text(a, o, where=f"{source_dir}: {split} query_id={qid}")
+                if "\n" in y or "\r" in y:
+                    raise RecordError(
+                        f"{source_dir}: {split} query_id={qid}: task {name!r} is a "
+                        f"classification task but its answer {y!r} contains a line break; "
+                        "labels must be one line (a demonstration's label is its last "
+                        f"line): replace it, or set suite.task_types.{name} to "
+                        "multiple_choice or generation")
 
 
 def passages_from_train(train: pd.DataFrame) -> pd.DataFrame:

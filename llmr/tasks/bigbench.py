@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmr.io import RecordError
+from llmr.io import RecordError, check_surrogates
 from llmr.records import CLASSIFICATION, GENERATION, LETTERS, MULTIPLE_CHOICE, option_letter
 from llmr.tasks.split import split_indices
 
@@ -99,7 +99,11 @@ def _clean(text: str) -> str:
 def parse_task_json(raw: bytes, where: str, task: str) -> dict:
     """Parse a task.json's bytes; TaskRefused("unreadable") names the file and the problem."""
     try:
-        data = json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        data = json.loads(text)
+        check_surrogates(text, data, where)
+    except RecordError as e:
+        raise TaskRefused(task, "unreadable", str(e)) from None
     except UnicodeDecodeError as e:
         raise TaskRefused(task, "unreadable", f"{where}: not UTF-8 (byte {e.start})") from None
     except json.JSONDecodeError as e:
@@ -205,8 +209,11 @@ def _detect(stats: _Stats, name: str, forced: str | None, tolerance: float
     if forced is None and not use_choice:
         return GENERATION, [], gen_metric, ""
     single_set = len(stats.option_sets) == 1
+    # a label is the last line of its demonstration (records.passage_label): a label of
+    # several lines cannot be a classification label, so such a task is multiple choice
+    one_line = not any("\n" in _clean(o) for o in stats.first_options)
     if forced == CLASSIFICATION or (
-        forced is None and single_set and len(stats.first_options) <= MAX_LABELS
+        forced is None and single_set and one_line and len(stats.first_options) <= MAX_LABELS
     ):
         return CLASSIFICATION, [_clean(o) for o in stats.first_options], "accuracy", ""
     note = (f"up to {stats.max_options} options (letters A..{option_letter(stats.max_options - 1)})"
@@ -243,6 +250,8 @@ def convert_example(
     if not isinstance(e["input"], str):
         raise RecordError(f"{where}: 'input' is a {type(e['input']).__name__}, not a string")
     scores = _option_scores(e)
+    no_gold = (f"{where}: no option of 'target_scores' has a positive score (all zero or "
+               "negative: no gold answer)")
     if choices_as_input is not None and scores:
         lines = [choices_as_input] if choices_as_input else []
         query = _clean("\n".join(lines + [f"choice: {o}" for o in scores]))
@@ -254,6 +263,8 @@ def convert_example(
     if task_type == GENERATION:
         answers = _targets(e)
         if answers is None and scores:
+            if max(scores.values()) <= 0:
+                raise RecordError(no_gold)
             opts = list(scores)
             answers = [opts[max(range(len(opts)), key=lambda j: (scores[opts[j]], -j))]]
         if answers is None:
@@ -262,6 +273,8 @@ def convert_example(
     else:
         if scores is None:
             raise RecordError(f"{where}: missing, empty or non-numeric 'target_scores'")
+        if max(scores.values()) <= 0:
+            raise RecordError(no_gold)
         opts = list(scores)
         best = max(range(len(opts)), key=lambda j: (scores[opts[j]], -j))
         if task_type == CLASSIFICATION:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,10 +14,18 @@ from llmr.tasks.split import task_rng
 
 
 def _find(root: Path, stem: str) -> Path:
-    for suffix in (".jsonl.gz", ".jsonl"):
-        if (root / f"{stem}{suffix}").exists():
-            return root / f"{stem}{suffix}"
+    found = [root / f"{stem}{suffix}" for suffix in (".jsonl.gz", ".jsonl")
+             if (root / f"{stem}{suffix}").exists()]
+    if len(found) > 1:
+        raise FileNotFoundError(f"{root}: both {stem}.jsonl.gz and {stem}.jsonl; which one is "
+                                "the data is ambiguous: remove or rename one of them")
+    if found:
+        return found[0]
     raise FileNotFoundError(f"{root}: no {stem}.jsonl.gz or {stem}.jsonl")
+
+
+def _finite(v: object) -> bool:
+    return not (isinstance(v, float) and not math.isfinite(v))
 
 
 def _check_types(rec: dict, where: str) -> None:
@@ -28,6 +37,8 @@ def _check_types(rec: dict, where: str) -> None:
     for f in ("query", "task_name"):
         if not isinstance(rec[f], str):
             raise bad(f, "a string")
+        if not rec[f].strip():
+            raise RecordError(f"{where}: '{f}' is empty or only whitespace")
     if isinstance(rec["query_id"], bool) or not isinstance(rec["query_id"], str | int):
         raise bad("query_id", "a string or an integer")
     scalar = (str, int, float)
@@ -35,9 +46,14 @@ def _check_types(rec: dict, where: str) -> None:
     if not (isinstance(ans, scalar) or isinstance(ans, list) and all(
             isinstance(a, scalar) for a in ans)):
         raise bad("answers", "a list of strings")
+    if not all(_finite(a) for a in (ans if isinstance(ans, list) else [ans])):
+        raise RecordError(f"{where}: 'answers' holds NaN or infinity, not an answer text "
+                          f"({str(ans)[:40]})")
     opts = rec["options"]
     if not (isinstance(opts, list) and all(isinstance(o, scalar) for o in opts)):
         raise bad("options", 'a list of strings ([""] or [] when not multiple choice)')
+    if not all(_finite(o) for o in opts):
+        raise RecordError(f"{where}: 'options' holds NaN or infinity, not an option text")
 
 
 def read_examples(path: Path, tasks: set[str] | None = None) -> pd.DataFrame:
@@ -67,9 +83,20 @@ def read_examples(path: Path, tasks: set[str] | None = None) -> pd.DataFrame:
 
 
 def read_passages(path: Path) -> pd.DataFrame:
+    """Read and validate the passage pool: string fields, non-empty contents."""
     rows = []
     for n, rec in enumerate(iter_jsonl(path), 1):
-        require_fields(rec, PASSAGE_FIELDS, f"{path}: record {n}")
+        where = f"{path}: record {n} (id={rec.get('id', '?')})"
+        require_fields(rec, PASSAGE_FIELDS, where)
+        for f in ("contents", "task_name"):
+            if not isinstance(rec[f], str):
+                raise RecordError(f"{where}: '{f}' must be a string, got "
+                                  f"{type(rec[f]).__name__} {str(rec[f])[:40]!r}")
+        if isinstance(rec["id"], bool) or not isinstance(rec["id"], str | int):
+            raise RecordError(f"{where}: 'id' must be a string or an integer, got "
+                              f"{type(rec['id']).__name__}")
+        if not rec["contents"].strip():
+            raise RecordError(f"{where}: empty 'contents' (a passage is its query and answer)")
         rows.append({"id": str(rec["id"]), "contents": str(rec["contents"]),
                      "task_name": str(rec["task_name"])})
     return pd.DataFrame(rows, columns=list(PASSAGE_FIELDS))
