@@ -35,6 +35,7 @@ import pandas as pd
 from llmr.io import (
     EXAMPLE_FIELDS,
     PASSAGE_FIELDS,
+    _json_default,
     atomic_path,
     file_digest,
     read_json,
@@ -63,6 +64,30 @@ class ExportError(ValueError):
     """A folder that is not a usable retriever export; the message says why."""
 
 
+def check_device(device: str | None) -> str | None:
+    """``device`` if torch can use it here; ValueError saying what is visible otherwise."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown device {device!r} ({e}); use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise ValueError(f"device {device!r}: no CUDA GPU is visible here; use --device cpu "
+                             "(or leave --device out: CUDA when visible, else CPU)")
+        if dev.index is not None and dev.index >= n:
+            raise ValueError(f"device {device!r}: only {n} CUDA GPU(s) are visible")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r}: MPS is not available here; use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {device!r}: llmr runs on cpu, cuda or mps")
+    return device
+
+
 # ---------------------------------------------------------------- export
 
 
@@ -73,6 +98,22 @@ def _checksums(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != MANIFEST
     }
+
+
+MANIFEST_DIGEST = "manifest_sha256"
+# keys every manifest needs (and, for dense exports, DENSE_KEYS too)
+MANIFEST_KEYS = ("format", "format_version", "retriever", "kind", "k", "n_retrieve_factor",
+                 "ids_sha1", "files")
+DENSE_KEYS = ("pooling", "query_prefix", "max_length")
+
+
+def manifest_digest(manifest: Mapping[str, Any]) -> str:
+    """sha256 of a manifest's content (canonical JSON, without its own digest key)."""
+    import hashlib
+
+    body = {k: v for k, v in manifest.items() if k != MANIFEST_DIGEST}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, allow_nan=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _retriever_round(name: str) -> int | None:
@@ -198,6 +239,8 @@ def export_retriever(
             shutil.copytree(src, tmp / INDEX_DIR)
             write_json(ids, tmp / INDEX_DIR / "ids.json")
         manifest["files"] = _checksums(tmp)
+        manifest = json.loads(json.dumps(manifest, default=_json_default))  # as read back
+        manifest[MANIFEST_DIGEST] = manifest_digest(manifest)
         write_json(manifest, tmp / MANIFEST)
     log.info("exported %s retriever %s (%d passages) to %s", kind, name, len(pool), out_dir)
 
@@ -236,7 +279,22 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ExportError(f"{mpath}: format version {manifest.get('format_version')!r}; this "
                           f"llmr reads version {FORMAT_VERSION} (re-export with this version)")
-    missing = [f for f in manifest.get("files", {}) if not (root / f).is_file()]
+    need = MANIFEST_KEYS + (DENSE_KEYS if manifest.get("kind") == "dense" else ())
+    absent = [key for key in need if key not in manifest]
+    if absent:
+        raise ExportError(f"{mpath}: manifest lacks key(s) {absent}; the export is damaged "
+                          "(re-export it)")
+    files = manifest["files"]
+    if not isinstance(files, dict) or not all(isinstance(h, str) for h in files.values()):
+        raise ExportError(f"{mpath}: 'files' must map relative paths to sha256 digests")
+    inside = root.resolve()
+    for f in files:
+        rel = Path(f)
+        if (not f or rel.is_absolute() or ".." in rel.parts or "\\" in f
+                or not (root / rel).resolve().is_relative_to(inside)):
+            raise ExportError(f"{mpath}: files entry {f!r} points outside the export folder; "
+                              "refusing to read it (re-export)")
+    missing = [f for f in files if not (root / f).is_file()]
     if missing:
         raise ExportError(f"{path}: incomplete export, missing {missing[:5]}")
     return manifest
@@ -298,9 +356,17 @@ class Retriever:
         root = Path(path)
         manifest = read_manifest(root)
         if verify:
+            recorded = manifest.get(MANIFEST_DIGEST)
+            if recorded is None:
+                raise ExportError(f"{path}: {MANIFEST} carries no {MANIFEST_DIGEST} (exported by "
+                                  "an older llmr?), so it cannot be verified: re-export")
+            if recorded != manifest_digest(manifest):
+                raise ExportError(f"{path}: {MANIFEST} changed since export (its content no "
+                                  f"longer matches {MANIFEST_DIGEST}); re-export")
             bad = [f for f, h in manifest["files"].items() if file_digest(root / f) != h]
             if bad:
                 raise ExportError(f"{path}: files changed since export: {bad[:5]}")
+        device = check_device(device)
         pool = read_parquet(root / POOL_FILE)
         pool["id"] = pool["id"].astype(str)
         ids = pool["id"].tolist()
@@ -322,10 +388,20 @@ class Retriever:
         from llmr.encoder import load_encoder
         from llmr.index import encode, faiss_topk, load_index
 
-        index, _ = load_index(str(root / INDEX_DIR))
+        try:
+            index, _ = load_index(str(root / INDEX_DIR))
+        except RuntimeError as e:  # faiss: a truncated or corrupt index file
+            raise ExportError(f"{root / INDEX_DIR / 'index.faiss'}: unreadable FAISS index, "
+                              f"truncated or corrupt ({str(e).strip().splitlines()[-1][:200]}); "
+                              "re-export (llmr retrieve --verify checks every file)") from None
         if index.ntotal != n_pool:
             raise ExportError(f"{root}: FAISS index holds {index.ntotal} vectors, pool {n_pool}")
-        model, tok = load_encoder(str(root / ENCODER_DIR), device=device)
+        try:
+            model, tok = load_encoder(str(root / ENCODER_DIR), device=device)
+        except Exception as e:  # e.g. a truncated safetensors file (SafetensorError)
+            raise ExportError(f"{root / ENCODER_DIR}: unreadable encoder, truncated or corrupt "
+                              f"({type(e).__name__}: {str(e).strip()[:200]}); re-export "
+                              "(llmr retrieve --verify checks every file)") from None
         if model.config.hidden_size != index.d:
             raise ExportError(f"{root}: encoder dimension {model.config.hidden_size} differs "
                               f"from the index's {index.d}")
@@ -341,7 +417,11 @@ class Retriever:
     def _bm25_search(root: Path, n_pool: int):
         from llmr.bm25 import load_index
 
-        index = load_index(str(root / INDEX_DIR))
+        try:
+            index = load_index(str(root / INDEX_DIR))
+        except (OSError, RuntimeError, ValueError, KeyError) as e:
+            raise ExportError(f"{root / INDEX_DIR}: unreadable BM25 index, truncated or corrupt "
+                              f"({type(e).__name__}: {str(e)[:200]}); re-export") from None
         if index.n_passages != n_pool:
             raise ExportError(f"{root}: BM25 index holds {index.n_passages} passages, "
                               f"pool {n_pool}")
@@ -411,6 +491,8 @@ class Retriever:
         from llmr.candidates import candidates_table, self_exclusions
         from llmr.prompts import _retrieved_demos
 
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         records, k = self._check(queries, k, task)
         factor = int(self.manifest["n_retrieve_factor"])
         n = min(factor * k, len(self.pool))
@@ -465,33 +547,65 @@ class Retriever:
 
 
 def _decode(data: bytes, where: str) -> str:
+    """UTF-8 text of an input; a leading byte-order mark (Windows editors) is dropped."""
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise ValueError(f"{where}: not valid UTF-8 (byte 0x{data[e.start]:02x} on line {line})"
                          ) from None
 
 
-def parse_input(text: str, where: str) -> list[dict[str, Any]]:
-    """Query records from input lines: a JSON object with ``query`` (and optional ``task``,
-    ``id``) or, for a line not starting with ``{``, the query text itself. Blank lines skip."""
+INPUT_FORMATS = ("auto", "jsonl", "text")
+
+
+def parse_input(text: str, where: str, input_format: str = "auto") -> list[dict[str, Any]]:
+    """Query records from input lines. Blank lines skip.
+
+    ``text``: every line is a query text. ``jsonl``: every line is a JSON object with
+    ``query`` (and optional ``task``, ``id``). ``auto``: a line that parses as a JSON object
+    is a record, and a line that does not look like one (not starting with ``{``, or not
+    JSON and without a ``"query"`` key) is query text; a line that starts like a record
+    (``{"query"``...) but is not valid JSON is refused, so a typo is never searched as text.
+    """
+    if input_format not in INPUT_FORMATS:
+        raise ValueError(f"unknown input format {input_format!r} (one of {INPUT_FORMATS})")
     records = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        if line.lstrip().startswith("{"):
+        if input_format == "text" or (input_format == "auto"
+                                      and not line.lstrip().startswith("{")):
+            rec: Any = {"query": line}
+        else:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: line {lineno}: malformed JSON ({e.msg})") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("query"), str):
-                raise ValueError(f"{where}: line {lineno}: needs a string field \"query\"")
-        else:
-            rec = {"query": line}
+                if input_format == "auto" and '"query"' not in line:
+                    rec = {"query": line}  # plain text that happens to start with "{"
+                else:
+                    raise ValueError(f"{where}: line {lineno}: malformed JSON ({e.msg}); for "
+                                     "plain-text queries use --input-format text") from None
+            else:
+                if not isinstance(rec, dict) or not isinstance(rec.get("query"), str):
+                    raise ValueError(f"{where}: line {lineno}: needs a string field \"query\" "
+                                     "(for plain-text queries use --input-format text)")
         rec.setdefault("id", str(len(records)))
         records.append(rec)
     return records
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+PROMPT_SEPARATOR = "---"
 
 
 def retrieve_parser() -> argparse.ArgumentParser:
@@ -513,7 +627,11 @@ def retrieve_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("jsonl", "prompt"), default="jsonl",
                    help="jsonl: one JSON object per query with its demonstrations and prompt; "
                         "prompt: the raw prompts, separated by a line '---' when several")
-    p.add_argument("--batch-size", type=int, default=64, help="queries encoded per batch")
+    p.add_argument("--input-format", choices=INPUT_FORMATS, default="auto",
+                   help="auto: JSON-object lines are records, other lines query text; jsonl: "
+                        "records only; text: every line is a query text")
+    p.add_argument("--batch-size", type=_positive_int, default=64,
+                   help="queries encoded per batch (a positive integer)")
     p.add_argument("--device", default=None, help="torch device for the encoder (default: auto)")
     p.add_argument("--verify", action="store_true", help="check every file's sha256 first")
     return p
@@ -532,24 +650,34 @@ def retrieve_main(argv: list[str]) -> int:
             if args.input in (None, "-"):
                 if args.input is None and sys.stdin.isatty():
                     raise ValueError("no queries: give --query, --input or pipe them on stdin")
-                records = parse_input(_decode(sys.stdin.buffer.read(), "stdin"), "stdin")
+                records = parse_input(_decode(sys.stdin.buffer.read(), "stdin"), "stdin",
+                                      args.input_format)
             else:
                 data = Path(args.input).read_bytes()
-                records = parse_input(_decode(data, args.input), args.input)
+                records = parse_input(_decode(data, args.input), args.input, args.input_format)
             if not records:
                 raise ValueError("no queries in the input")
         retriever = Retriever.load(args.path, device=args.device, verify=args.verify)
         queries = [r["query"] for r in records]
         tasks = [r.get("task", args.task) for r in records]
         demos = retriever.retrieve(queries, args.k, tasks, args.batch_size)
+        prompts = [few_shot_prompt(rec["query"], ds)
+                   for rec, ds in zip(records, demos, strict=True)]
+        if args.format == "prompt" and len(prompts) > 1:
+            for i, prompt in enumerate(prompts):
+                if PROMPT_SEPARATOR in prompt.splitlines():
+                    raise ValueError(f"query {records[i]['id']}: its prompt holds a line "
+                                     f"{PROMPT_SEPARATOR!r}, the separator of --format prompt, "
+                                     "so the output could not be split back; use --format "
+                                     "jsonl (or one query per call)")
     except (ValueError, TypeError, OSError) as e:
         print(f"llmr retrieve: error: {e}", file=sys.stderr)
         return 2
     out = sys.stdout
     for i, (rec, ds) in enumerate(zip(records, demos, strict=True)):
-        prompt = few_shot_prompt(rec["query"], ds)
+        prompt = prompts[i]
         if args.format == "prompt":
-            out.write(("---\n" if i else "") + prompt)
+            out.write((f"{PROMPT_SEPARATOR}\n" if i else "") + prompt)
         else:
             out.write(json.dumps({"id": rec["id"], "query": rec["query"], "task": tasks[i],
                                   "demonstrations": [d.to_dict() for d in ds],
