@@ -4,7 +4,9 @@ test-only, so not part of the llmr package). The tiny config is ``.test/config.y
 The workflow tests run Snakemake as an ordinary (non-root) user, because that is what users
 are: a run as root ignores file permissions and so hides, e.g., write-protected outputs.
 When the tests run as root (CI), :func:`workflow_runner` creates the account ``llmr-ci`` and
-every Snakemake command runs through ``runuser``; otherwise the current user runs them.
+every Snakemake command runs through ``runuser``; otherwise the current user runs them. As
+root outside CI, when that account cannot reach this Python (e.g. a pyenv under /root, mode
+700; only .ci/run opens it), the commands run as root directly instead of skipping the tests.
 Work folders then live outside pytest's private (mode 700) temporary folder, owned by that
 user, with copies of the tiny models and suite.
 """
@@ -20,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +52,7 @@ class Runner:
     """Runs commands as ``user`` (through ``runuser``, from root) or as the current user."""
 
     user: str | None = None
+    as_root_because: str | None = None  # set when, as root, the CI account could not be used
 
     @property
     def home(self) -> str:
@@ -121,12 +125,15 @@ def closed_folders(*paths: Path) -> list[str]:
     return out
 
 
-def workflow_runner() -> Runner:
+def workflow_runner(strict: bool | None = None) -> Runner:
     """The non-root runner: the current user, or (as root) the CI account, created if needed.
 
-    Raises PermissionError with the reason when, as root, that account cannot run this
-    project's virtual environment (e.g. a Python or a checkout under /root, mode 700).
+    When, as root, that account cannot run this project's virtual environment (e.g. a Python
+    or a checkout under /root, mode 700): with ``strict`` (default: in CI) raise
+    PermissionError with the reason; else warn and run as root itself (``Runner(None)``), so
+    a root ``make test`` still runs every workflow test.
     """
+    strict = in_ci() if strict is None else strict
     if not is_root():
         return Runner(None)
     runner = Runner(ensure_user())
@@ -134,10 +141,14 @@ def workflow_runner() -> Runner:
                        check=False)
     if check.returncode != 0:
         closed = closed_folders(Path(os.path.realpath(sys.executable)).parent, VENV_BIN, REPO)
-        raise PermissionError(
+        reason = (
             f"user {runner.user} cannot run {VENV_BIN}: {check.stderr.strip()[-1500:]}\n"
             f"folders other users may not enter: {closed or 'none'} (.ci/run opens them with "
             f"chmod o+x; or install Python and the checkout outside them)")
+        if strict:
+            raise PermissionError(reason)
+        warnings.warn(f"{reason}\nrunning Snakemake as root instead", stacklevel=2)
+        return Runner(None, as_root_because=reason)
     return runner
 
 
