@@ -191,23 +191,28 @@ def agreement(
             if s is None:
                 continue
             s = np.asarray(s, dtype=np.float64)
-            vals = {"spearman": spearman(s, l_), f"ndcg@{NDCG_K}": ndcg_at_k(s, rank_relevance(l_)),
-                    "top1": top1(s, l_)}
+            vals = {
+                "spearman": spearman(s, l_),
+                f"ndcg@{NDCG_K}": ndcg_at_k(s, rank_relevance(l_)),
+                "top1": top1(s, l_),
+            }
             for key in ("all", t):
                 for metric, x in vals.items():
                     per.setdefault(key, {}).setdefault(metric, []).append(x)
         for key in ["all", *sorted(set(tasks))]:
             for metric in ("spearman", f"ndcg@{NDCG_K}", "top1"):
                 v = [x for x in per.get(key, {}).get(metric, []) if not math.isnan(x)]
-                rows.append([round, name, metric, float(np.mean(v)) if v else float("nan"),
-                             len(v), key])
+                rows.append(
+                    [round, name, metric, float(np.mean(v)) if v else float("nan"), len(v), key]
+                )
     table = pd.DataFrame(rows, columns=COLUMNS)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
 
 
-def label_share(ranked: pd.DataFrame, passages: pd.DataFrame, tasks: pd.DataFrame,
-                k: int = 3) -> pd.Series:
+def label_share(
+    ranked: pd.DataFrame, passages: pd.DataFrame, tasks: pd.DataFrame, k: int = 3
+) -> pd.Series:
     """Share of a ranking's top ``k`` candidates that carry the query's gold label.
 
     ``ranked``: a candidate or score file (query_id, task_name, answers, options, doc_ids,
@@ -221,14 +226,21 @@ def label_share(ranked: pd.DataFrame, passages: pd.DataFrame, tasks: pd.DataFram
     task_of = pool["task_name"].to_dict()
     rows = []
     for qid, task, answers, options, docs, scores in zip(
-            ranked["query_id"], ranked["task_name"], ranked["answers"], ranked["options"],
-            ranked["doc_ids"], ranked["doc_scores"], strict=True):
+        ranked["query_id"],
+        ranked["task_name"],
+        ranked["answers"],
+        ranked["options"],
+        ranked["doc_ids"],
+        ranked["doc_scores"],
+        strict=True,
+    ):
         if task not in cls or len(docs) == 0:
             continue
         gold = gold_text(answers, options, qid).strip()
         top = np.argsort(-np.asarray(scores, dtype=float), kind="stable")[:k]
-        rows.append((task, np.mean([task_of[docs[i]] == task and label[docs[i]] == gold
-                                    for i in top])))
+        rows.append(
+            (task, np.mean([task_of[docs[i]] == task and label[docs[i]] == gold for i in top]))
+        )
     df = pd.DataFrame(rows, columns=["task_name", "share"])
     per_task = df.groupby("task_name", sort=False)["share"].mean()
     return pd.concat([per_task, pd.Series({"all": df["share"].mean()})])
@@ -238,29 +250,41 @@ def label_share_main(argv: list[str] | None = None) -> int:
     """``llmr label-share NAME=FILE ... --passages P --tasks T``: a markdown table (percent)."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="llmr label-share",
-                                description=label_share.__doc__.split("\n")[0])
-    p.add_argument("files", nargs="+", metavar="NAME=FILE",
-                   help="a candidate, LLM-score or teacher file (Parquet) and its name")
+    p = argparse.ArgumentParser(
+        prog="llmr label-share", description=label_share.__doc__.split("\n")[0]
+    )
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="NAME=FILE",
+        help="a candidate, LLM-score or teacher file (Parquet) and its name",
+    )
     p.add_argument("--passages", required=True, help="results/data/passages.parquet")
     p.add_argument("--tasks", required=True, help="results/data/tasks.parquet")
     p.add_argument("--k", type=int, default=3, help="top candidates counted per query")
-    p.add_argument("--without-queries-of", metavar="FILE",
-                   help="count only queries absent from this file (e.g. the LLM-score file)")
+    p.add_argument(
+        "--without-queries-of",
+        metavar="FILE",
+        help="count only queries absent from this file (e.g. the LLM-score file)",
+    )
     args = p.parse_args(argv)
     from llmr.report import markdown_table, named_items
 
     pairs = named_items(p, args.files, "file")
     passages, tasks = read_table(args.passages), read_table(args.tasks)
-    skip = (set(read_table(args.without_queries_of)["query_id"]) if args.without_queries_of
-            else set())
+    skip = (
+        set(read_table(args.without_queries_of)["query_id"]) if args.without_queries_of else set()
+    )
     cols = {}
     for name, path in pairs:
         ranked = read_table(path)
-        cols[name] = 100 * label_share(ranked[~ranked["query_id"].isin(skip)], passages,
-                                       tasks, args.k)
+        cols[name] = 100 * label_share(
+            ranked[~ranked["query_id"].isin(skip)], passages, tasks, args.k
+        )
 
     order = [t for t in tasks["task_name"] if any(t in c.index for c in cols.values())]
-    table = pd.DataFrame(cols).reindex(order + ["all"]).map(lambda x: "–" if pd.isna(x) else f"{x:.1f}")
+    table = (
+        pd.DataFrame(cols).reindex(order + ["all"]).map(lambda x: "–" if pd.isna(x) else f"{x:.1f}")
+    )
     print(markdown_table(table.rename_axis("task").reset_index()))
     return 0

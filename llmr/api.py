@@ -77,8 +77,10 @@ def check_device(device: str | None) -> str | None:
     if dev.type == "cuda":
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if n == 0:
-            raise ValueError(f"device {device!r}: no CUDA GPU is visible here; use --device cpu "
-                             "(or leave --device out: CUDA when visible, else CPU)")
+            raise ValueError(
+                f"device {device!r}: no CUDA GPU is visible here; use --device cpu "
+                "(or leave --device out: CUDA when visible, else CPU)"
+            )
         if dev.index is not None and dev.index >= n:
             raise ValueError(f"device {device!r}: only {n} CUDA GPU(s) are visible")
     elif dev.type == "mps" and not torch.backends.mps.is_available():
@@ -102,8 +104,16 @@ def _checksums(root: Path) -> dict[str, str]:
 
 MANIFEST_DIGEST = "manifest_sha256"
 # keys every manifest needs (and, for dense exports, DENSE_KEYS too)
-MANIFEST_KEYS = ("format", "format_version", "retriever", "kind", "k", "n_retrieve_factor",
-                 "ids_sha1", "files")
+MANIFEST_KEYS = (
+    "format",
+    "format_version",
+    "retriever",
+    "kind",
+    "k",
+    "n_retrieve_factor",
+    "ids_sha1",
+    "files",
+)
 DENSE_KEYS = ("pooling", "query_prefix", "max_length")
 
 
@@ -187,25 +197,35 @@ def export_retriever(
         if meta["pooling"] != pooling:
             raise ExportError(f"{index}: built with {meta['pooling']} pooling, not {pooling}")
         if meta.get("passage_prefix", "") != passage_prefix:
-            raise ExportError(f"{index}: built with passage prefix {meta.get('passage_prefix')!r}, "
-                              f"not {passage_prefix!r}")
+            raise ExportError(
+                f"{index}: built with passage prefix {meta.get('passage_prefix')!r}, "
+                f"not {passage_prefix!r}"
+            )
         if encoder is None:
             raise ExportError(f"{index}: a dense index needs its encoder to be exported")
         fp = encoder_fingerprint(encoder)
         if not fp.startswith("hub:") and fp != meta["encoder_fingerprint"]:
-            raise ExportError(f"{index}: built with encoder {meta['encoder']}, not {encoder} "
-                              "(checkpoint fingerprints differ)")
-        settings = {"pooling": pooling, "query_prefix": query_prefix,
-                    "passage_prefix": passage_prefix, "max_length": int(meta["max_length"]),
-                    "index_type": meta["index_type"], "dim": int(meta["dim"])}
+            raise ExportError(
+                f"{index}: built with encoder {meta['encoder']}, not {encoder} "
+                "(checkpoint fingerprints differ)"
+            )
+        settings = {
+            "pooling": pooling,
+            "query_prefix": query_prefix,
+            "passage_prefix": passage_prefix,
+            "max_length": int(meta["max_length"]),
+            "index_type": meta["index_type"],
+            "dim": int(meta["dim"]),
+        }
     elif (src / PARAMS_FILE).exists():
         kind = "bm25"
         params = read_json(src / PARAMS_FILE)
         check_ids(index, params["ids_sha1"], pool)
         settings = {key: params.get(key) for key in ("k1", "b", "method", "stopwords", "stemmer")}
     else:
-        raise ExportError(f"{index}: neither a FAISS index (index.faiss) nor a BM25 index "
-                          f"({PARAMS_FILE})")
+        raise ExportError(
+            f"{index}: neither a FAISS index (index.faiss) nor a BM25 index ({PARAMS_FILE})"
+        )
 
     tdf = read_parquet(tasks)
     manifest: dict[str, Any] = {
@@ -220,8 +240,9 @@ def export_retriever(
         "n_passages": len(pool),
         "ids_sha1": ids_fingerprint(ids),
         "tasks": [str(t) for t in tdf["task_name"]],
-        "held_out_tasks": [str(t) for t, h in zip(tdf["task_name"], tdf["held_out"], strict=True)
-                           if h],
+        "held_out_tasks": [
+            str(t) for t, h in zip(tdf["task_name"], tdf["held_out"], strict=True) if h
+        ],
         "config_fingerprint": config_fingerprint,
         "code_fingerprint": code_fingerprint,
         "metrics": _summary_rows(summary, name),
@@ -268,8 +289,10 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         raise ExportError(f"{path}: no such folder (expected a retriever export)")
     mpath = root / MANIFEST
     if not mpath.is_file():
-        raise ExportError(f"{path}: not a retriever export (no {MANIFEST}); build one with "
-                          "`snakemake results/export/<retriever>`")
+        raise ExportError(
+            f"{path}: not a retriever export (no {MANIFEST}); build one with "
+            "`snakemake results/export/<retriever>`"
+        )
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
@@ -277,23 +300,33 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ExportError(f"{mpath}: not an llmr retriever manifest (format is not {FORMAT!r})")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise ExportError(f"{mpath}: format version {manifest.get('format_version')!r}; this "
-                          f"llmr reads version {FORMAT_VERSION} (re-export with this version)")
+        raise ExportError(
+            f"{mpath}: format version {manifest.get('format_version')!r}; this "
+            f"llmr reads version {FORMAT_VERSION} (re-export with this version)"
+        )
     need = MANIFEST_KEYS + (DENSE_KEYS if manifest.get("kind") == "dense" else ())
     absent = [key for key in need if key not in manifest]
     if absent:
-        raise ExportError(f"{mpath}: manifest lacks key(s) {absent}; the export is damaged "
-                          "(re-export it)")
+        raise ExportError(
+            f"{mpath}: manifest lacks key(s) {absent}; the export is damaged (re-export it)"
+        )
     files = manifest["files"]
     if not isinstance(files, dict) or not all(isinstance(h, str) for h in files.values()):
         raise ExportError(f"{mpath}: 'files' must map relative paths to sha256 digests")
     inside = root.resolve()
     for f in files:
         rel = Path(f)
-        if (not f or rel.is_absolute() or ".." in rel.parts or "\\" in f
-                or not (root / rel).resolve().is_relative_to(inside)):
-            raise ExportError(f"{mpath}: files entry {f!r} points outside the export folder; "
-                              "refusing to read it (re-export)")
+        if (
+            not f
+            or rel.is_absolute()
+            or ".." in rel.parts
+            or "\\" in f
+            or not (root / rel).resolve().is_relative_to(inside)
+        ):
+            raise ExportError(
+                f"{mpath}: files entry {f!r} points outside the export folder; "
+                "refusing to read it (re-export)"
+            )
     missing = [f for f in files if not (root / f).is_file()]
     if missing:
         raise ExportError(f"{path}: incomplete export, missing {missing[:5]}")
@@ -327,8 +360,9 @@ class Retriever:
     FAISS index on the CPU; BM25 exports need no model.
     """
 
-    def __init__(self, path: Path, manifest: dict[str, Any], pool: pd.DataFrame,
-                 search_fn, tasks: list[str]):
+    def __init__(
+        self, path: Path, manifest: dict[str, Any], pool: pd.DataFrame, search_fn, tasks: list[str]
+    ):
         self.path = path
         self.manifest = manifest
         self.pool = pool
@@ -358,11 +392,15 @@ class Retriever:
         if verify:
             recorded = manifest.get(MANIFEST_DIGEST)
             if recorded is None:
-                raise ExportError(f"{path}: {MANIFEST} carries no {MANIFEST_DIGEST} (exported by "
-                                  "an older llmr?), so it cannot be verified: re-export")
+                raise ExportError(
+                    f"{path}: {MANIFEST} carries no {MANIFEST_DIGEST} (exported by "
+                    "an older llmr?), so it cannot be verified: re-export"
+                )
             if recorded != manifest_digest(manifest):
-                raise ExportError(f"{path}: {MANIFEST} changed since export (its content no "
-                                  f"longer matches {MANIFEST_DIGEST}); re-export")
+                raise ExportError(
+                    f"{path}: {MANIFEST} changed since export (its content no "
+                    f"longer matches {MANIFEST_DIGEST}); re-export"
+                )
             bad = [f for f, h in manifest["files"].items() if file_digest(root / f) != h]
             if bad:
                 raise ExportError(f"{path}: files changed since export: {bad[:5]}")
@@ -391,24 +429,37 @@ class Retriever:
         try:
             index, _ = load_index(str(root / INDEX_DIR))
         except RuntimeError as e:  # faiss: a truncated or corrupt index file
-            raise ExportError(f"{root / INDEX_DIR / 'index.faiss'}: unreadable FAISS index, "
-                              f"truncated or corrupt ({str(e).strip().splitlines()[-1][:200]}); "
-                              "re-export (llmr retrieve --verify checks every file)") from None
+            raise ExportError(
+                f"{root / INDEX_DIR / 'index.faiss'}: unreadable FAISS index, "
+                f"truncated or corrupt ({str(e).strip().splitlines()[-1][:200]}); "
+                "re-export (llmr retrieve --verify checks every file)"
+            ) from None
         if index.ntotal != n_pool:
             raise ExportError(f"{root}: FAISS index holds {index.ntotal} vectors, pool {n_pool}")
         try:
             model, tok = load_encoder(str(root / ENCODER_DIR), device=device)
         except Exception as e:  # e.g. a truncated safetensors file (SafetensorError)
-            raise ExportError(f"{root / ENCODER_DIR}: unreadable encoder, truncated or corrupt "
-                              f"({type(e).__name__}: {str(e).strip()[:200]}); re-export "
-                              "(llmr retrieve --verify checks every file)") from None
+            raise ExportError(
+                f"{root / ENCODER_DIR}: unreadable encoder, truncated or corrupt "
+                f"({type(e).__name__}: {str(e).strip()[:200]}); re-export "
+                "(llmr retrieve --verify checks every file)"
+            ) from None
         if model.config.hidden_size != index.d:
-            raise ExportError(f"{root}: encoder dimension {model.config.hidden_size} differs "
-                              f"from the index's {index.d}")
+            raise ExportError(
+                f"{root}: encoder dimension {model.config.hidden_size} differs "
+                f"from the index's {index.d}"
+            )
 
         def search(queries: list[str], n: int, batch_size: int = 64):
-            q = encode(model, tok, queries, manifest["query_prefix"], manifest["pooling"],
-                       manifest["max_length"], batch_size)
+            q = encode(
+                model,
+                tok,
+                queries,
+                manifest["query_prefix"],
+                manifest["pooling"],
+                manifest["max_length"],
+                batch_size,
+            )
             return faiss_topk(index, q, n)
 
         return search
@@ -420,11 +471,14 @@ class Retriever:
         try:
             index = load_index(str(root / INDEX_DIR))
         except (OSError, RuntimeError, ValueError, KeyError) as e:
-            raise ExportError(f"{root / INDEX_DIR}: unreadable BM25 index, truncated or corrupt "
-                              f"({type(e).__name__}: {str(e)[:200]}); re-export") from None
+            raise ExportError(
+                f"{root / INDEX_DIR}: unreadable BM25 index, truncated or corrupt "
+                f"({type(e).__name__}: {str(e)[:200]}); re-export"
+            ) from None
         if index.n_passages != n_pool:
-            raise ExportError(f"{root}: BM25 index holds {index.n_passages} passages, "
-                              f"pool {n_pool}")
+            raise ExportError(
+                f"{root}: BM25 index holds {index.n_passages} passages, pool {n_pool}"
+            )
 
         def search(queries: list[str], n: int, batch_size: int = 64):
             return index.topk(queries, n)
@@ -448,8 +502,9 @@ class Retriever:
             rec = q if isinstance(q, Mapping) else {"query": q}
             text = rec.get("query")
             if not isinstance(text, str):
-                raise TypeError(f"query {i} is {type(text if isinstance(q, Mapping) else q).__name__}"
-                                ", not str")
+                raise TypeError(
+                    f"query {i} is {type(text if isinstance(q, Mapping) else q).__name__}, not str"
+                )
             if not text.strip():
                 raise ValueError(f"query {i} is empty")
             texts.append(text)
@@ -466,9 +521,10 @@ class Retriever:
         unknown = sorted({str(t) for t in tasks if t is not None and t not in self.tasks})
         if unknown:
             raise ValueError(f"unknown task name(s) {unknown}; this pool has {self.tasks}")
-        records = [{"query_id": str(i), "query": q, "answers": a, "options": o, "task_name": t}
-                   for i, (q, a, o, t) in enumerate(zip(texts, answers, options, tasks,
-                                                        strict=True))]
+        records = [
+            {"query_id": str(i), "query": q, "answers": a, "options": o, "task_name": t}
+            for i, (q, a, o, t) in enumerate(zip(texts, answers, options, tasks, strict=True))
+        ]
         return records, k
 
     def retrieve(
@@ -503,23 +559,36 @@ class Retriever:
                 bdf = pd.DataFrame(batch, columns=list(EXAMPLE_FIELDS))
                 exclude = self_exclusions(bdf, self.pool)
                 extra = max((len(e) for e in exclude), default=0)
-                idx, scores = self._search(bdf["query"].tolist(),
-                                           min(n + extra, len(self.pool)), batch_size)
+                idx, scores = self._search(
+                    bdf["query"].tolist(), min(n + extra, len(self.pool)), batch_size
+                )
                 cands = candidates_table(bdf, self._ids, idx, scores, n, exclude)
-                cand = {q: (ids, sc) for q, ids, sc in zip(
-                    cands["query_id"], cands["doc_ids"], cands["doc_scores"], strict=True)}
+                cand = {
+                    q: (ids, sc)
+                    for q, ids, sc in zip(
+                        cands["query_id"], cands["doc_ids"], cands["doc_scores"], strict=True
+                    )
+                }
             else:  # nothing to exclude: the valid hits (row >= 0), best first
                 idx, scores = self._search([r["query"] for r in batch], n, batch_size)
-                cand = {r["query_id"]: ([self._ids[i] for i in idx[j] if i >= 0],
-                                        [float(v) for i, v in zip(idx[j], scores[j], strict=True)
-                                         if i >= 0])
-                        for j, r in enumerate(batch)}
+                cand = {
+                    r["query_id"]: (
+                        [self._ids[i] for i in idx[j] if i >= 0],
+                        [float(v) for i, v in zip(idx[j], scores[j], strict=True) if i >= 0],
+                    )
+                    for j, r in enumerate(batch)
+                }
             for row in batch:
                 variant = "no_filter" if row["task_name"] is None else "task_filter"
-                rows, sc = _retrieved_demos(row, cand, self._id_to_row, self._lookup, k,
-                                            variant, factor)
-                out.append([Demonstration(self._ids[r], self._contents[r], self._tasks[r], s)
-                            for r, s in zip(rows, sc, strict=True)])
+                rows, sc = _retrieved_demos(
+                    row, cand, self._id_to_row, self._lookup, k, variant, factor
+                )
+                out.append(
+                    [
+                        Demonstration(self._ids[r], self._contents[r], self._tasks[r], s)
+                        for r, s in zip(rows, sc, strict=True)
+                    ]
+                )
         return out
 
     def prompts(
@@ -531,16 +600,20 @@ class Retriever:
     ) -> list[str]:
         """Few-shot prompts in the evaluation's layout (most relevant demonstration last)."""
         demos = self.retrieve(queries, k, task, batch_size)
-        return [few_shot_prompt(q if isinstance(q, str) else q["query"], ds)
-                for q, ds in zip(queries, demos, strict=True)]
+        return [
+            few_shot_prompt(q if isinstance(q, str) else q["query"], ds)
+            for q, ds in zip(queries, demos, strict=True)
+        ]
 
     def prompt(self, query: Query, k: int | None = None, task: str | None = None) -> str:
         """The few-shot prompt for one query (see :meth:`prompts`)."""
         return self.prompts([query], k, task)[0]
 
     def __repr__(self) -> str:
-        return (f"Retriever({self.name!r}, kind={self.manifest['kind']!r}, "
-                f"passages={len(self.pool)}, path={str(self.path)!r})")
+        return (
+            f"Retriever({self.name!r}, kind={self.manifest['kind']!r}, "
+            f"passages={len(self.pool)}, path={str(self.path)!r})"
+        )
 
 
 # ---------------------------------------------------------------- llmr retrieve
@@ -552,8 +625,9 @@ def _decode(data: bytes, where: str) -> str:
         return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise ValueError(f"{where}: not valid UTF-8 (byte 0x{data[e.start]:02x} on line {line})"
-                         ) from None
+        raise ValueError(
+            f"{where}: not valid UTF-8 (byte 0x{data[e.start]:02x} on line {line})"
+        ) from None
 
 
 INPUT_FORMATS = ("auto", "jsonl", "text")
@@ -574,8 +648,7 @@ def parse_input(text: str, where: str, input_format: str = "auto") -> list[dict[
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        if input_format == "text" or (input_format == "auto"
-                                      and not line.lstrip().startswith("{")):
+        if input_format == "text" or (input_format == "auto" and not line.lstrip().startswith("{")):
             rec: Any = {"query": line}
         else:
             try:
@@ -584,12 +657,16 @@ def parse_input(text: str, where: str, input_format: str = "auto") -> list[dict[
                 if input_format == "auto" and '"query"' not in line:
                     rec = {"query": line}  # plain text that happens to start with "{"
                 else:
-                    raise ValueError(f"{where}: line {lineno}: malformed JSON ({e.msg}); for "
-                                     "plain-text queries use --input-format text") from None
+                    raise ValueError(
+                        f"{where}: line {lineno}: malformed JSON ({e.msg}); for "
+                        "plain-text queries use --input-format text"
+                    ) from None
             else:
                 if not isinstance(rec, dict) or not isinstance(rec.get("query"), str):
-                    raise ValueError(f"{where}: line {lineno}: needs a string field \"query\" "
-                                     "(for plain-text queries use --input-format text)")
+                    raise ValueError(
+                        f'{where}: line {lineno}: needs a string field "query" '
+                        "(for plain-text queries use --input-format text)"
+                    )
         rec.setdefault("id", str(len(records)))
         records.append(rec)
     return records
@@ -612,26 +689,41 @@ def retrieve_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="llmr retrieve",
         description="Demonstrations (or ready few-shot prompts) for queries, from an exported "
-                    "retriever (results/export/<retriever>). Queries come from --query, "
-                    "--input, or stdin: one per line, as text or as a JSON object with "
-                    "\"query\" (and optional \"task\", \"id\").",
+        "retriever (results/export/<retriever>). Queries come from --query, "
+        "--input, or stdin: one per line, as text or as a JSON object with "
+        '"query" (and optional "task", "id").',
     )
     p.add_argument("path", help="export folder, e.g. results/export/llmr1")
-    p.add_argument("--query", action="append", default=[],
-                   help="a query text (repeat for several)")
+    p.add_argument("--query", action="append", default=[], help="a query text (repeat for several)")
     p.add_argument("--input", help="file of queries (JSON lines or plain lines); '-' = stdin")
-    p.add_argument("--k", type=int, default=None,
-                   help="demonstrations per query (default: the evaluation's k)")
-    p.add_argument("--task", default=None,
-                   help="keep only demonstrations of this task (a record's \"task\" overrides)")
-    p.add_argument("--format", choices=("jsonl", "prompt"), default="jsonl",
-                   help="jsonl: one JSON object per query with its demonstrations and prompt; "
-                        "prompt: the raw prompts, separated by a line '---' when several")
-    p.add_argument("--input-format", choices=INPUT_FORMATS, default="auto",
-                   help="auto: JSON-object lines are records, other lines query text; jsonl: "
-                        "records only; text: every line is a query text")
-    p.add_argument("--batch-size", type=_positive_int, default=64,
-                   help="queries encoded per batch (a positive integer)")
+    p.add_argument(
+        "--k", type=int, default=None, help="demonstrations per query (default: the evaluation's k)"
+    )
+    p.add_argument(
+        "--task",
+        default=None,
+        help='keep only demonstrations of this task (a record\'s "task" overrides)',
+    )
+    p.add_argument(
+        "--format",
+        choices=("jsonl", "prompt"),
+        default="jsonl",
+        help="jsonl: one JSON object per query with its demonstrations and prompt; "
+        "prompt: the raw prompts, separated by a line '---' when several",
+    )
+    p.add_argument(
+        "--input-format",
+        choices=INPUT_FORMATS,
+        default="auto",
+        help="auto: JSON-object lines are records, other lines query text; jsonl: "
+        "records only; text: every line is a query text",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=64,
+        help="queries encoded per batch (a positive integer)",
+    )
     p.add_argument("--device", default=None, help="torch device for the encoder (default: auto)")
     p.add_argument("--verify", action="store_true", help="check every file's sha256 first")
     return p
@@ -650,8 +742,9 @@ def retrieve_main(argv: list[str]) -> int:
             if args.input in (None, "-"):
                 if args.input is None and sys.stdin.isatty():
                     raise ValueError("no queries: give --query, --input or pipe them on stdin")
-                records = parse_input(_decode(sys.stdin.buffer.read(), "stdin"), "stdin",
-                                      args.input_format)
+                records = parse_input(
+                    _decode(sys.stdin.buffer.read(), "stdin"), "stdin", args.input_format
+                )
             else:
                 data = Path(args.input).read_bytes()
                 records = parse_input(_decode(data, args.input), args.input, args.input_format)
@@ -661,15 +754,18 @@ def retrieve_main(argv: list[str]) -> int:
         queries = [r["query"] for r in records]
         tasks = [r.get("task", args.task) for r in records]
         demos = retriever.retrieve(queries, args.k, tasks, args.batch_size)
-        prompts = [few_shot_prompt(rec["query"], ds)
-                   for rec, ds in zip(records, demos, strict=True)]
+        prompts = [
+            few_shot_prompt(rec["query"], ds) for rec, ds in zip(records, demos, strict=True)
+        ]
         if args.format == "prompt" and len(prompts) > 1:
             for i, prompt in enumerate(prompts):
                 if PROMPT_SEPARATOR in prompt.splitlines():
-                    raise ValueError(f"query {records[i]['id']}: its prompt holds a line "
-                                     f"{PROMPT_SEPARATOR!r}, the separator of --format prompt, "
-                                     "so the output could not be split back; use --format "
-                                     "jsonl (or one query per call)")
+                    raise ValueError(
+                        f"query {records[i]['id']}: its prompt holds a line "
+                        f"{PROMPT_SEPARATOR!r}, the separator of --format prompt, "
+                        "so the output could not be split back; use --format "
+                        "jsonl (or one query per call)"
+                    )
     except (ValueError, TypeError, OSError) as e:
         print(f"llmr retrieve: error: {e}", file=sys.stderr)
         return 2
@@ -679,9 +775,18 @@ def retrieve_main(argv: list[str]) -> int:
         if args.format == "prompt":
             out.write((f"{PROMPT_SEPARATOR}\n" if i else "") + prompt)
         else:
-            out.write(json.dumps({"id": rec["id"], "query": rec["query"], "task": tasks[i],
-                                  "demonstrations": [d.to_dict() for d in ds],
-                                  "prompt": prompt}, ensure_ascii=False) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "id": rec["id"],
+                        "query": rec["query"],
+                        "task": tasks[i],
+                        "demonstrations": [d.to_dict() for d in ds],
+                        "prompt": prompt,
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     out.flush()
     return 0
-

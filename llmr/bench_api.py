@@ -82,27 +82,46 @@ def run_bench(
         "batch_size": batch_size,
         "load_s": load_s,
         "single_qps": queries_per_second(
-            lambda: [r.retrieve([q], k) for q in single], len(single), repeats),
+            lambda: [r.retrieve([q], k) for q in single], len(single), repeats
+        ),
         "single_task_filter_qps": queries_per_second(
             lambda: [r.retrieve([q], k, t) for q, t in zip(single, single_tasks, strict=True)],
-            len(single), repeats),
+            len(single),
+            repeats,
+        ),
         "single_prompt_qps": queries_per_second(
-            lambda: [r.prompt(q, k) for q in single], len(single), repeats),
+            lambda: [r.prompt(q, k) for q in single], len(single), repeats
+        ),
         "batch_qps": queries_per_second(
             batched(lambda s: r.retrieve(texts[s : s + batch_size], k, batch_size=batch_size)),
-            len(texts), repeats),
+            len(texts),
+            repeats,
+        ),
         "batch_task_filter_qps": queries_per_second(
-            batched(lambda s: r.retrieve(texts[s : s + batch_size], k, tasks[s : s + batch_size],
-                                         batch_size)), len(texts), repeats),
+            batched(
+                lambda s: r.retrieve(
+                    texts[s : s + batch_size], k, tasks[s : s + batch_size], batch_size
+                )
+            ),
+            len(texts),
+            repeats,
+        ),
         "batch_prompt_qps": queries_per_second(
             batched(lambda s: r.prompts(texts[s : s + batch_size], k, batch_size=batch_size)),
-            len(texts), repeats),
+            len(texts),
+            repeats,
+        ),
         "batch_search_only_qps": queries_per_second(
             batched(lambda s: r._search(texts[s : s + batch_size], n_cand, batch_size)),
-            len(texts), repeats),
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "processor": platform.processor() or platform.machine(),
-                    "device": device or ("cuda" if torch.cuda.is_available() else "cpu")},
+            len(texts),
+            repeats,
+        ),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "processor": platform.processor() or platform.machine(),
+            "device": device or ("cuda" if torch.cuda.is_available() else "cpu"),
+        },
     }
     return res
 
@@ -111,14 +130,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llmr bench api", description=__doc__.split("\n\n")[0])
     p.add_argument("path", help="export folder, e.g. results/export/llmr1")
     p.add_argument("--queries", type=int, default=256, help="queries for the batched runs")
-    p.add_argument("--single", type=int, default=64,
-                   help="queries for the single-query runs (the first of --queries)")
+    p.add_argument(
+        "--single",
+        type=int,
+        default=64,
+        help="queries for the single-query runs (the first of --queries)",
+    )
     p.add_argument("--batch-size", type=int, default=64, help="queries per retrieve() call")
     p.add_argument("--k", type=int, default=None, help="demonstrations (default: export's k)")
     p.add_argument("--repeats", type=int, default=3, help="passes timed; the best counts")
     p.add_argument("--device", default=None, help="torch device for the encoder (default: auto)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's choice, one per core)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice, one per core)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the query sample")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
     return p
@@ -132,8 +159,16 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    res = run_bench(args.path, args.queries, args.single, args.batch_size, args.k, args.repeats,
-                    args.device, args.seed)
+    res = run_bench(
+        args.path,
+        args.queries,
+        args.single,
+        args.batch_size,
+        args.k,
+        args.repeats,
+        args.device,
+        args.seed,
+    )
     for key, value in res.items():
         if key != "machine":
             print(f"{key:24s} {value:.1f}" if isinstance(value, float) else f"{key:24s} {value}")

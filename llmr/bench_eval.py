@@ -57,8 +57,14 @@ def _left_pad(seqs: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, to
     return ids, mask
 
 
-def reference_options(model, tok, prompts: Sequence[str], options: Sequence[Sequence[str]],
-                      max_length: int = 1024, batch_size: int = 8) -> list[np.ndarray]:
+def reference_options(
+    model,
+    tok,
+    prompts: Sequence[str],
+    options: Sequence[Sequence[str]],
+    max_length: int = 1024,
+    batch_size: int = 8,
+) -> list[np.ndarray]:
     """Each (prompt, option) as its own sequence, dataset order, full fp32 logits.
 
     -> N arrays (n_options_i,) of average option-token log-probs (same truncation as llmr).
@@ -94,8 +100,14 @@ def reference_options(model, tok, prompts: Sequence[str], options: Sequence[Sequ
     return [np.asarray(v, dtype=np.float32) for v in out]
 
 
-def reference_constrained(model, tok, prompts: Sequence[str], labels: Sequence[str],
-                          max_length: int = 1024, batch_size: int = 8) -> list[str]:
+def reference_constrained(
+    model,
+    tok,
+    prompts: Sequence[str],
+    labels: Sequence[str],
+    max_length: int = 1024,
+    batch_size: int = 8,
+) -> list[str]:
     """``model.generate`` per batch with ``prefix_allowed_tokens_fn`` over the label trie."""
     seqs = lm.encode_continuations(tok, [lab + "\n" for lab in labels])
     trie = lm._Trie(seqs, labels)
@@ -111,9 +123,16 @@ def reference_constrained(model, tok, prompts: Sequence[str], labels: Sequence[s
             return trie.allowed(sent[L:].tolist()) or [eos]
 
         with torch.no_grad():
-            gen = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
-                                 num_beams=1, max_new_tokens=depth + 1, eos_token_id=eos,
-                                 pad_token_id=lm._pad_id(tok), prefix_allowed_tokens_fn=allowed)
+            gen = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                do_sample=False,
+                num_beams=1,
+                max_new_tokens=depth + 1,
+                eos_token_id=eos,
+                pad_token_id=lm._pad_id(tok),
+                prefix_allowed_tokens_fn=allowed,
+            )
         for row in gen[:, L:].tolist():
             node = trie.root
             for t in row:
@@ -124,8 +143,14 @@ def reference_constrained(model, tok, prompts: Sequence[str], labels: Sequence[s
     return out
 
 
-def reference_generate(model, tok, prompts: Sequence[str], max_new_tokens: int = 64,
-                       max_length: int = 1024, batch_size: int = 8) -> list[str]:
+def reference_generate(
+    model,
+    tok,
+    prompts: Sequence[str],
+    max_new_tokens: int = 64,
+    max_length: int = 1024,
+    batch_size: int = 8,
+) -> list[str]:
     """``model.generate`` per batch: a leading newline suppressed at step one (as in the
     reference code), stop at a newline token or EOS; first line, stripped."""
     has_nl, lead_nl = lm.newline_tokens(tok)
@@ -136,9 +161,16 @@ def reference_generate(model, tok, prompts: Sequence[str], max_new_tokens: int =
     for s in range(0, len(ctx), batch_size):
         ids, mask = _left_pad(ctx[s : s + batch_size], lm._pad_id(tok))
         with torch.no_grad():
-            gen = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
-                                 num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=stops,
-                                 pad_token_id=lm._pad_id(tok), begin_suppress_tokens=lead_nl)
+            gen = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                do_sample=False,
+                num_beams=1,
+                max_new_tokens=max_new_tokens,
+                eos_token_id=stops,
+                pad_token_id=lm._pad_id(tok),
+                begin_suppress_tokens=lead_nl,
+            )
         for row in gen[:, ids.shape[1] :].tolist():
             out.append(tok.decode(row, skip_special_tokens=True).split("\n", 1)[0].strip())
     return out
@@ -171,8 +203,15 @@ def build_workload(data_dir: str, per_task: int, k: int = 8, seed: int = 0) -> l
         kind = t.task_type
         if kind == CLASSIFICATION and not labels:
             kind = GENERATION
-        work.append({"task": t.task_name, "type": kind, "labels": labels,
-                     "prompts": prompts, "options": options})
+        work.append(
+            {
+                "task": t.task_name,
+                "type": kind,
+                "labels": labels,
+                "prompts": prompts,
+                "options": options,
+            }
+        )
     return work
 
 
@@ -189,28 +228,52 @@ def shared_prefix_tokens(seqs: Sequence[Sequence[int]]) -> int:
     return total
 
 
-def run_llmr(model, tok, work: list[dict], max_length: int, max_new_tokens: int,
-             token_budget: int) -> list[list]:
+def run_llmr(
+    model, tok, work: list[dict], max_length: int, max_new_tokens: int, token_budget: int
+) -> list[list]:
     """Predictions of llmr's paths per task (option index, label or text), and seconds."""
     preds, secs = [], []
     for w in work:
         t0 = time.perf_counter()
         if w["type"] == MULTIPLE_CHOICE:
-            s = lm.score_options(model, tok, w["prompts"], w["options"], max_length=max_length,
-                                 token_budget=token_budget)
+            s = lm.score_options(
+                model,
+                tok,
+                w["prompts"],
+                w["options"],
+                max_length=max_length,
+                token_budget=token_budget,
+            )
             preds.append([int(np.argmax(x)) for x in s])
         elif w["type"] == CLASSIFICATION:
-            preds.append(lm.constrained_decode(model, tok, w["prompts"], w["labels"],
-                                               max_length=max_length, token_budget=token_budget))
+            preds.append(
+                lm.constrained_decode(
+                    model,
+                    tok,
+                    w["prompts"],
+                    w["labels"],
+                    max_length=max_length,
+                    token_budget=token_budget,
+                )
+            )
         else:
-            preds.append(lm.greedy_generate(model, tok, w["prompts"], max_new_tokens,
-                                            max_length=max_length, token_budget=token_budget))
+            preds.append(
+                lm.greedy_generate(
+                    model,
+                    tok,
+                    w["prompts"],
+                    max_new_tokens,
+                    max_length=max_length,
+                    token_budget=token_budget,
+                )
+            )
         secs.append(time.perf_counter() - t0)
     return preds, secs
 
 
-def run_reference(model, tok, work: list[dict], max_length: int, max_new_tokens: int,
-                  batch_size: int) -> list[list]:
+def run_reference(
+    model, tok, work: list[dict], max_length: int, max_new_tokens: int, batch_size: int
+) -> list[list]:
     """Predictions of the reference-style loop per task, and seconds per task."""
     preds, secs = [], []
     for w in work:
@@ -219,18 +282,28 @@ def run_reference(model, tok, work: list[dict], max_length: int, max_new_tokens:
             s = reference_options(model, tok, w["prompts"], w["options"], max_length, batch_size)
             preds.append([int(np.argmax(x)) for x in s])
         elif w["type"] == CLASSIFICATION:
-            preds.append(reference_constrained(model, tok, w["prompts"], w["labels"],
-                                               max_length, batch_size))
+            preds.append(
+                reference_constrained(model, tok, w["prompts"], w["labels"], max_length, batch_size)
+            )
         else:
-            preds.append(reference_generate(model, tok, w["prompts"], max_new_tokens,
-                                            max_length, batch_size))
+            preds.append(
+                reference_generate(model, tok, w["prompts"], max_new_tokens, max_length, batch_size)
+            )
         secs.append(time.perf_counter() - t0)
     return preds, secs
 
 
-def run(model_path: str, data_dir: str, per_task: int, k: int = 8, token_budget: int = 16384,
-        max_length: int = 1024, max_new_tokens: int = 64, batch_size: int = 8,
-        precision: str = "auto") -> dict:
+def run(
+    model_path: str,
+    data_dir: str,
+    per_task: int,
+    k: int = 8,
+    token_budget: int = 16384,
+    max_length: int = 1024,
+    max_new_tokens: int = 64,
+    batch_size: int = 8,
+    precision: str = "auto",
+) -> dict:
     """Build the workload, time both paths on the same weights, return the result dict."""
     work = build_workload(data_dir, per_task, k)
     model, tok = lm.load_causal_lm(model_path, device="cpu", dtype=precision)
@@ -248,16 +321,22 @@ def run(model_path: str, data_dir: str, per_task: int, k: int = 8, token_budget:
     t_ref, t_fast = sum(ref_s), sum(fast_s)
     by_type: dict[str, dict] = {}
     for w, tr, tf, a, b in zip(work, ref_s, fast_s, ref, fast, strict=True):
-        d = by_type.setdefault(w["type"], {"prompts": 0, "reference_seconds": 0.0,
-                                           "llmr_seconds": 0.0, "predictions_differing": 0})
+        d = by_type.setdefault(
+            w["type"],
+            {
+                "prompts": 0,
+                "reference_seconds": 0.0,
+                "llmr_seconds": 0.0,
+                "predictions_differing": 0,
+            },
+        )
         d["prompts"] += len(w["prompts"])
         d["reference_seconds"] += tr
         d["llmr_seconds"] += tf
         d["predictions_differing"] += sum(x != y for x, y in zip(a, b, strict=True))
     for d in by_type.values():
         d["speedup"] = d["reference_seconds"] / d["llmr_seconds"]
-    differ = sum(a != b for f, r in zip(fast, ref, strict=True)
-                 for a, b in zip(f, r, strict=True))
+    differ = sum(a != b for f, r in zip(fast, ref, strict=True) for a, b in zip(f, r, strict=True))
     bf16 = measure_matmul_gflops(torch.bfloat16)
     fp32 = measure_matmul_gflops(torch.float32)
     n_params = sum(p.numel() for p in model.parameters())
@@ -294,26 +373,43 @@ def run(model_path: str, data_dir: str, per_task: int, k: int = 8, token_budget:
 
 def main(argv: list[str] | None = None) -> int:
     """``llmr bench eval --json PATH [--per-task N] [--model] [--data]``."""
-    ap = argparse.ArgumentParser(prog="llmr bench eval", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="llmr bench eval",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--json", required=True, help="where to write the result JSON")
     ap.add_argument("--per-task", type=int, default=20, help="test queries per task")
     ap.add_argument("--k", type=int, default=8, help="demonstrations per prompt")
     ap.add_argument("--model", default=DEFAULT_MODEL, help="causal LM folder or hub id")
-    ap.add_argument("--data", default=DEFAULT_DATA,
-                    help="folder with test/passages/tasks.parquet")
-    ap.add_argument("--token-budget", type=int, default=16384,
-                    help="llmr: rows x padded length per batch")
+    ap.add_argument("--data", default=DEFAULT_DATA, help="folder with test/passages/tasks.parquet")
+    ap.add_argument(
+        "--token-budget", type=int, default=16384, help="llmr: rows x padded length per batch"
+    )
     ap.add_argument("--batch-size", type=int, default=8, help="reference loop batch size")
     ap.add_argument("--max-length", type=int, default=1024, help="prompt + answer tokens")
     ap.add_argument("--max-new-tokens", type=int, default=64, help="generation length cap")
     ap.add_argument("--precision", default="auto", help="auto | bf16 | fp16 | fp32 weights")
     args = ap.parse_args(argv)
-    res = run(args.model, args.data, args.per_task, args.k, args.token_budget, args.max_length,
-              args.max_new_tokens, args.batch_size, args.precision)
+    res = run(
+        args.model,
+        args.data,
+        args.per_task,
+        args.k,
+        args.token_budget,
+        args.max_length,
+        args.max_new_tokens,
+        args.batch_size,
+        args.precision,
+    )
     write_json(res, args.json)
-    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                   for k, v in res.items() if not isinstance(v, dict)))
+    print(
+        " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in res.items()
+            if not isinstance(v, dict)
+        )
+    )
     return 0
 
 

@@ -40,12 +40,23 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 LARGE_TASKS = (
-    "qa_wikidata", "cryptonite", "formal_fallacies_syllogisms_negation", "hyperbaton",
-    "vitaminc_fact_verification", "movie_dialog_same_or_different", "ascii_word_recognition",
+    "qa_wikidata",
+    "cryptonite",
+    "formal_fallacies_syllogisms_negation",
+    "hyperbaton",
+    "vitaminc_fact_verification",
+    "movie_dialog_same_or_different",
+    "ascii_word_recognition",
 )
 SUMMARY_KEYS = (
-    "bm25s_qps", "rank_bm25_qps", "bm25_speedup", "faiss_qps", "torch_qps", "dense_speedup",
-    "bm25_topk_overlap", "dense_topk_overlap",
+    "bm25s_qps",
+    "rank_bm25_qps",
+    "bm25_speedup",
+    "faiss_qps",
+    "torch_qps",
+    "dense_speedup",
+    "bm25_topk_overlap",
+    "dense_topk_overlap",
 )
 
 
@@ -70,8 +81,13 @@ def overlap(a: np.ndarray, b: np.ndarray, k: int) -> float:
 
 
 def bench_bm25(
-    pool: Sequence[str], queries: Sequence[str], k: int, n_rank: int, repeats: int,
-    k1: float = 1.5, b: float = 0.75,
+    pool: Sequence[str],
+    queries: Sequence[str],
+    k: int,
+    n_rank: int,
+    repeats: int,
+    k1: float = 1.5,
+    b: float = 0.75,
 ) -> dict:
     """bm25s vs rank_bm25 on the same tokens: qps (from tokens to top-k) and top-k overlap."""
     from rank_bm25 import BM25Okapi
@@ -106,8 +122,11 @@ def bench_bm25(
     sub = q_tokens[:n_rank]
     bm25s_s = best_time(lambda: index.topk_tokens(q_tokens, k), repeats)
     native_s = best_time(
-        lambda: retriever.retrieve(q_tokens, k=min(k, len(pool)), show_progress=False,
-                                   return_as="tuple"), repeats)
+        lambda: retriever.retrieve(
+            q_tokens, k=min(k, len(pool)), show_progress=False, return_as="tuple"
+        ),
+        repeats,
+    )
     rank_s = best_time(lambda: rank_topk(sub), 1)
     a = index.topk_tokens(sub, k)[0]
     bm25s_qps, rank_qps = len(q_tokens) / bm25s_s, len(sub) / rank_s
@@ -122,8 +141,13 @@ def bench_bm25(
         "tokenize_s": tok_s,
         "bm25s_index_s": bm25s_index_s,
         "rank_bm25_index_s": rank_index_s,
-        "bm25_params": {"k1": k1, "b": b, "bm25s_method": "robertson", "rank_bm25_epsilon": 0.0,
-                        "tokenizer": "bm25s.tokenize, English stopwords, no stemmer"},
+        "bm25_params": {
+            "k1": k1,
+            "b": b,
+            "bm25s_method": "robertson",
+            "rank_bm25_epsilon": 0.0,
+            "tokenizer": "bm25s.tokenize, English stopwords, no stemmer",
+        },
     }
 
 
@@ -146,8 +170,8 @@ def bench_dense(emb: np.ndarray, q: np.ndarray, k: int, repeats: int, batch: int
     @torch.no_grad()
     def run_torch() -> np.ndarray:
         return np.concatenate(
-            [torch.topk(torch.from_numpy(x) @ pool_t.T, k, dim=1).indices.numpy()
-             for x in batches])
+            [torch.topk(torch.from_numpy(x) @ pool_t.T, k, dim=1).indices.numpy() for x in batches]
+        )
 
     faiss_s = best_time(run_faiss, repeats)
     torch_s = best_time(run_torch, repeats)
@@ -187,8 +211,7 @@ def large_pool(
         if not (root / task / "task.json").exists():
             log.warning("BIG-bench task %s not found under %s; skipped", task, root)
             continue
-        train, test, passages, _ = load_bigbench_tasks(
-            str(root), [task], seed, 0.1, None, None, {})
+        train, test, passages, _ = load_bigbench_tasks(str(root), [task], seed, 0.1, None, None, {})
         chosen.append(task)
         parts.append(passages)
         tests.append(test)
@@ -200,8 +223,12 @@ def large_pool(
     pool = pool.iloc[np.sort(rng.choice(len(pool), size, replace=False))]
     test = pd.concat(tests, ignore_index=True)
     q = test.iloc[rng.choice(len(test), min(n_queries, len(test)), replace=False)]
-    info = {"tasks": chosen, "n_passages": len(pool), "n_queries": len(q),
-            "queries_from": "test splits of the same tasks"}
+    info = {
+        "tasks": chosen,
+        "n_passages": len(pool),
+        "n_queries": len(q),
+        "queries_from": "test splits of the same tasks",
+    }
     return pool["contents"].tolist(), q["query"].tolist(), info
 
 
@@ -221,10 +248,15 @@ def default_pool(
     t0 = time.perf_counter()
     emb = encode(model, tok, pool)
     q_emb = encode(model, tok, queries)
-    info = {"pool": pool_parquet, "queries_from": queries_parquet, "n_passages": len(pool),
-            "n_queries": len(queries), "encoder": encoder,
-            "embeddings": "real encoder embeddings (mean pooling, L2-normalised)",
-            "encode_s": time.perf_counter() - t0}
+    info = {
+        "pool": pool_parquet,
+        "queries_from": queries_parquet,
+        "n_passages": len(pool),
+        "n_queries": len(queries),
+        "encoder": encoder,
+        "embeddings": "real encoder embeddings (mean pooling, L2-normalised)",
+        "encode_s": time.perf_counter() - t0,
+    }
     return pool, queries, emb, q_emb, info
 
 
@@ -235,13 +267,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--queries-parquet", default=str(ROOT / "results/data/train.parquet"))
     p.add_argument("--encoder", default=str(ROOT / "resources/models/minilm"))
     p.add_argument("--bigbench-dir", default=str(ROOT / "resources/bigbench"))
-    p.add_argument("--bigbench-sdist", default=str(ROOT / "resources/packages/bigbench.tar.gz"),
-                   help="large-pool tasks missing from --bigbench-dir are extracted from it")
+    p.add_argument(
+        "--bigbench-sdist",
+        default=str(ROOT / "resources/packages/bigbench.tar.gz"),
+        help="large-pool tasks missing from --bigbench-dir are extracted from it",
+    )
     p.add_argument("--bigbench-tasks", nargs="+", default=list(LARGE_TASKS))
     p.add_argument("--large-pool-size", type=int, default=40000)
     p.add_argument("--queries", type=int, default=1000, help="queries per pool")
-    p.add_argument("--rank-bm25-queries", type=int, default=50,
-                   help="queries timed with rank_bm25 (it is slow)")
+    p.add_argument(
+        "--rank-bm25-queries",
+        type=int,
+        default=50,
+        help="queries timed with rank_bm25 (it is slow)",
+    )
     p.add_argument("--topk", type=int, default=100)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
@@ -255,17 +294,21 @@ def main(argv: list[str] | None = None) -> int:
     pools: dict[str, dict] = {}
 
     pool, queries, emb, q_emb, info = default_pool(
-        args.pool_parquet, args.queries_parquet, args.encoder, args.queries, args.seed)
+        args.pool_parquet, args.queries_parquet, args.encoder, args.queries, args.seed
+    )
     log.info("default pool: %d passages, %d queries", len(pool), len(queries))
-    pools["default"] = {**info, **bench_bm25(pool, queries, args.topk, args.rank_bm25_queries,
-                                             args.repeats),
-                        **bench_dense(emb, q_emb, args.topk, args.repeats)}
+    pools["default"] = {
+        **info,
+        **bench_bm25(pool, queries, args.topk, args.rank_bm25_queries, args.repeats),
+        **bench_dense(emb, q_emb, args.topk, args.repeats),
+    }
     dim = emb.shape[1]
     del emb, q_emb
 
     bigbench_dir = args.bigbench_dir
-    missing = [t for t in args.bigbench_tasks
-               if not (Path(bigbench_dir) / t / "task.json").exists()]
+    missing = [
+        t for t in args.bigbench_tasks if not (Path(bigbench_dir) / t / "task.json").exists()
+    ]
     if missing and Path(args.bigbench_sdist).exists():
         import tempfile
 
@@ -273,17 +316,22 @@ def main(argv: list[str] | None = None) -> int:
 
         bigbench_dir = str(Path(tempfile.mkdtemp(prefix="llmr-bench-")) / "bigbench")
         extract_bigbench(args.bigbench_sdist, args.bigbench_tasks, bigbench_dir)
-    pool, queries, info = large_pool(bigbench_dir, args.bigbench_tasks,
-                                     args.large_pool_size, args.queries, args.seed)
-    log.info("large pool: %d passages from %s, %d queries", len(pool), info["tasks"],
-             len(queries))
+    pool, queries, info = large_pool(
+        bigbench_dir, args.bigbench_tasks, args.large_pool_size, args.queries, args.seed
+    )
+    log.info("large pool: %d passages from %s, %d queries", len(pool), info["tasks"], len(queries))
     rng = np.random.default_rng(args.seed)
     info["embeddings"] = f"random L2-normalised vectors of the encoder's dimension ({dim})"
-    pools["large"] = {**info, **bench_bm25(pool, queries, args.topk, args.rank_bm25_queries,
-                                           args.repeats),
-                      **bench_dense(random_unit(len(pool), dim, rng),
-                                    random_unit(len(queries), dim, rng), args.topk,
-                                    args.repeats)}
+    pools["large"] = {
+        **info,
+        **bench_bm25(pool, queries, args.topk, args.rank_bm25_queries, args.repeats),
+        **bench_dense(
+            random_unit(len(pool), dim, rng),
+            random_unit(len(queries), dim, rng),
+            args.topk,
+            args.repeats,
+        ),
+    }
     result = {key: pools["large"][key] for key in SUMMARY_KEYS}
     result.update(
         pools=pools,
@@ -297,11 +345,19 @@ def main(argv: list[str] | None = None) -> int:
             f"embeddings (dense) to top-{args.topk}, best of {args.repeats} runs; FAISS "
             "runs with llmr.index.tune_faiss (BLAS database block 8192 instead of 1024)"
         ),
-        machine={"cpus": os.cpu_count(), "platform": platform.platform(),
-                 "bm25s": bm25s.__version__, "faiss": faiss.__version__,
-                 "torch": torch.__version__},
-        targets={"bm25_speedup": ">= 50", "dense_speedup": ">= 1",
-                 "dense_topk_overlap": "1.0", "bm25_topk_overlap": ">= 0.95"},
+        machine={
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "bm25s": bm25s.__version__,
+            "faiss": faiss.__version__,
+            "torch": torch.__version__,
+        },
+        targets={
+            "bm25_speedup": ">= 50",
+            "dense_speedup": ">= 1",
+            "dense_topk_overlap": "1.0",
+            "bm25_topk_overlap": ">= 0.95",
+        },
     )
     write_json(result, args.json)
     log.info("summary: %s", {k: round(v, 3) for k, v in result.items() if k in SUMMARY_KEYS})

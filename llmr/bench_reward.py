@@ -31,24 +31,37 @@ DEFAULT_MODEL = "resources/models/minilm"
 DEFAULT_DATA = "results/data"
 
 
-def reward_pairs(data_dir: str, n: int, seed: int = 0, per_query: int = 16
-                 ) -> tuple[list[str], list[str], str]:
+def reward_pairs(
+    data_dir: str, n: int, seed: int = 0, per_query: int = 16
+) -> tuple[list[str], list[str], str]:
     """n (query + newline + gold, passage contents) pairs and how candidates were made."""
     cand, how = candidate_pairs(data_dir, n, seed, per_query)
-    firsts = [f"{q['query']}\n{gold_text(q['answers'], q['options'], q['query_id'])}"
-              for q, _ in cand]
+    firsts = [
+        f"{q['query']}\n{gold_text(q['answers'], q['options'], q['query_id'])}" for q, _ in cand
+    ]
     return firsts, [c for _, c in cand], how
 
 
-def plain_scores(model, tok, firsts: Sequence[str], seconds: Sequence[str],
-                 max_length: int = 384, batch_size: int = 64) -> np.ndarray:
+def plain_scores(
+    model,
+    tok,
+    firsts: Sequence[str],
+    seconds: Sequence[str],
+    max_length: int = 384,
+    batch_size: int = 64,
+) -> np.ndarray:
     """Plain loop: dataset order, fixed batch, pad to the batch's longest, fp32 weights."""
     out = np.zeros(len(firsts), dtype=np.float32)
     with torch.no_grad():
         for s in range(0, len(firsts), batch_size):
-            batch = tok(list(firsts[s : s + batch_size]), list(seconds[s : s + batch_size]),
-                        truncation="longest_first", max_length=max_length, padding=True,
-                        return_tensors="pt")
+            batch = tok(
+                list(firsts[s : s + batch_size]),
+                list(seconds[s : s + batch_size]),
+                truncation="longest_first",
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
             out[s : s + batch_size] = model(**batch).logits[:, 0].float().numpy()
     return out
 
@@ -61,17 +74,23 @@ def load_cross_encoder(path: str):
     return model.eval(), AutoTokenizer.from_pretrained(path)
 
 
-def run(model_path: str, data_dir: str, n_pairs: int, token_budget: int = 16384,
-        max_length: int = 384, batch_size: int = 64, precision: str = "auto",
-        compile: bool = False) -> dict:
+def run(
+    model_path: str,
+    data_dir: str,
+    n_pairs: int,
+    token_budget: int = 16384,
+    max_length: int = 384,
+    batch_size: int = 64,
+    precision: str = "auto",
+    compile: bool = False,
+) -> dict:
     """Build pairs, time both paths, return the result dict (see module docstring)."""
     from scipy.stats import spearmanr
 
     firsts, seconds, how = reward_pairs(data_dir, n_pairs)
     torch.manual_seed(0)  # the random head, if any, is the same for both paths
     model, tok = load_cross_encoder(model_path)
-    real_tokens = sum(len(x) for x in tokenize_pairs(tok, firsts, seconds,
-                                                     max_length)["input_ids"])
+    real_tokens = sum(len(x) for x in tokenize_pairs(tok, firsts, seconds, max_length)["input_ids"])
     warm = min(64, len(firsts))
     plain_scores(model, tok, firsts[:warm], seconds[:warm], max_length, batch_size)
     t0 = time.perf_counter()
@@ -79,12 +98,30 @@ def run(model_path: str, data_dir: str, n_pairs: int, token_budget: int = 16384,
     t_ref = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    score_pairs(model, tok, firsts[:warm], seconds[:warm], max_length, token_budget,
-                progress=False, precision=precision, compile=compile)
+    score_pairs(
+        model,
+        tok,
+        firsts[:warm],
+        seconds[:warm],
+        max_length,
+        token_budget,
+        progress=False,
+        precision=precision,
+        compile=compile,
+    )
     t_warm = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fast = score_pairs(model, tok, firsts, seconds, max_length, token_budget, progress=False,
-                       precision=precision, compile=compile)
+    fast = score_pairs(
+        model,
+        tok,
+        firsts,
+        seconds,
+        max_length,
+        token_budget,
+        progress=False,
+        precision=precision,
+        compile=compile,
+    )
     t_fast = time.perf_counter() - t0
 
     bf16 = measure_matmul_gflops(torch.bfloat16)
@@ -125,25 +162,39 @@ def run(model_path: str, data_dir: str, n_pairs: int, token_budget: int = 16384,
 
 def main(argv: list[str] | None = None) -> int:
     """``llmr bench reward --pairs N --json PATH [--model] [--data]``."""
-    ap = argparse.ArgumentParser(prog="llmr bench reward", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="llmr bench reward",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--pairs", type=int, default=4096, help="number of (query, passage) pairs")
     ap.add_argument("--json", required=True, help="where to write the result JSON")
     ap.add_argument("--model", default=DEFAULT_MODEL, help="cross-encoder folder or hub id")
     ap.add_argument("--data", default=DEFAULT_DATA, help="folder with train/passages.parquet")
-    ap.add_argument("--token-budget", type=int, default=16384,
-                    help="llmr: rows x padded length per batch")
+    ap.add_argument(
+        "--token-budget", type=int, default=16384, help="llmr: rows x padded length per batch"
+    )
     ap.add_argument("--batch-size", type=int, default=64, help="plain loop batch size")
     ap.add_argument("--max-length", type=int, default=384, help="pair length cap in tokens")
     ap.add_argument("--precision", default="auto", help="llmr weights: auto | bf16 | fp16 | fp32")
-    ap.add_argument("--compile", action="store_true",
-                    help="torch.compile llmr's model (warm-up excluded from the timing)")
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile llmr's model (warm-up excluded from the timing)",
+    )
     args = ap.parse_args(argv)
-    res = run(args.model, args.data, args.pairs, args.token_budget, args.max_length,
-              args.batch_size, args.precision, args.compile)
+    res = run(
+        args.model,
+        args.data,
+        args.pairs,
+        args.token_budget,
+        args.max_length,
+        args.batch_size,
+        args.precision,
+        args.compile,
+    )
     write_json(res, args.json)
-    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                   for k, v in res.items()))
+    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in res.items()))
     return 0
 
 

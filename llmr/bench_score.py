@@ -34,8 +34,9 @@ def score_prompt(contents: str, query: str) -> str:
     return f"{contents}\n\n{query}\n"
 
 
-def candidate_pairs(data_dir: str, n: int, seed: int = 0, per_query: int = 4
-                    ) -> tuple[list[tuple[dict, str]], str]:
+def candidate_pairs(
+    data_dir: str, n: int, seed: int = 0, per_query: int = 4
+) -> tuple[list[tuple[dict, str]], str]:
     """n (training query record, candidate passage contents) pairs, and how they were made.
 
     Candidates are bm25s top hits over the whole pool for a random mix of training queries
@@ -51,18 +52,24 @@ def candidate_pairs(data_dir: str, n: int, seed: int = 0, per_query: int = 4
         import bm25s
 
         retr = bm25s.BM25()
-        retr.index(bm25s.tokenize(list(passages["contents"]), show_progress=False),
-                   show_progress=False)
-        docs, _ = retr.retrieve(bm25s.tokenize(list(queries["query"]), show_progress=False),
-                                k=min(per_query + 4, len(passages)), show_progress=False)
+        retr.index(
+            bm25s.tokenize(list(passages["contents"]), show_progress=False), show_progress=False
+        )
+        docs, _ = retr.retrieve(
+            bm25s.tokenize(list(queries["query"]), show_progress=False),
+            k=min(per_query + 4, len(passages)),
+            show_progress=False,
+        )
         cand = [list(d) for d in docs]
         how = "bm25s top candidates over the whole pool (own passage excluded)"
     except ImportError:
         by_task: dict[str, list[int]] = {}
         for i, t in enumerate(passages["task_name"]):
             by_task.setdefault(t, []).append(i)
-        cand = [rng.sample(by_task[t], min(per_query + 4, len(by_task[t])))
-                for t in queries["task_name"]]
+        cand = [
+            rng.sample(by_task[t], min(per_query + 4, len(by_task[t])))
+            for t in queries["task_name"]
+        ]
         how = "random same-task passages (bm25s not installed)"
     pairs = []
     for (_, q), docs in zip(queries.iterrows(), cand, strict=True):
@@ -82,8 +89,9 @@ def build_pairs(data_dir: str, n: int, seed: int = 0, per_query: int = 4) -> tup
     return pairs, how
 
 
-def reference_scores(model, tok, seqs: Sequence[list[int]], n_scored: Sequence[int],
-                     batch_size: int = 8) -> np.ndarray:
+def reference_scores(
+    model, tok, seqs: Sequence[list[int]], n_scored: Sequence[int], batch_size: int = 8
+) -> np.ndarray:
     """Plain loop: dataset order, right padding to a multiple of 8, fp32 full logits, gather."""
     out = np.zeros(len(seqs), dtype=np.float32)
     pad = lm._pad_id(tok)
@@ -104,8 +112,15 @@ def reference_scores(model, tok, seqs: Sequence[list[int]], n_scored: Sequence[i
     return out
 
 
-def run(model_path: str, data_dir: str, n_pairs: int, token_budget: int = 16384,
-        max_length: int = 1024, dump_pairs: str | None = None, compile: bool = True) -> dict:
+def run(
+    model_path: str,
+    data_dir: str,
+    n_pairs: int,
+    token_budget: int = 16384,
+    max_length: int = 1024,
+    dump_pairs: str | None = None,
+    compile: bool = True,
+) -> dict:
     """Build pairs, time both paths, return the result dict (see module docstring)."""
     from scipy.stats import spearmanr
 
@@ -130,13 +145,25 @@ def run(model_path: str, data_dir: str, n_pairs: int, token_budget: int = 16384,
     if compile:
         lm.compile_model(fast_model)
     for w in (1, 64):  # warm-up; with compile: compiles for batch 1 and dynamic batches
-        lm.score_continuations(fast_model, tok, [p["input"] for p in pairs[:w]],
-                               [p["output"] for p in pairs[:w]], max_length, progress=False)
+        lm.score_continuations(
+            fast_model,
+            tok,
+            [p["input"] for p in pairs[:w]],
+            [p["output"] for p in pairs[:w]],
+            max_length,
+            progress=False,
+        )
     t_warm = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fast = lm.score_continuations(fast_model, tok, [p["input"] for p in pairs],
-                                  [p["output"] for p in pairs], max_length=max_length,
-                                  token_budget=token_budget, progress=False)
+    fast = lm.score_continuations(
+        fast_model,
+        tok,
+        [p["input"] for p in pairs],
+        [p["output"] for p in pairs],
+        max_length=max_length,
+        token_budget=token_budget,
+        progress=False,
+    )
     t_fast = time.perf_counter() - t0
 
     bf16 = measure_matmul_gflops(torch.bfloat16)
@@ -181,11 +208,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-length", type=int, default=1024)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (eager)")
     args = ap.parse_args(argv)
-    res = run(args.model, args.data, args.pairs, args.token_budget, args.max_length,
-              args.dump_pairs, compile=not args.no_compile)
+    res = run(
+        args.model,
+        args.data,
+        args.pairs,
+        args.token_budget,
+        args.max_length,
+        args.dump_pairs,
+        compile=not args.no_compile,
+    )
     write_json(res, args.json)
-    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                   for k, v in res.items()))
+    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in res.items()))
     return 0
 
 

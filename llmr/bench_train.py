@@ -80,8 +80,10 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "resources/models/minilm"
 DEFAULT_DATA = "results/data"
 DEFAULT_SCORES = "results/scores/round0.parquet"
-FLOPS_FORMULA = ("6 x non-embedding parameters x real (non-pad) tokens per second "
-                 "(forward + backward; attention scores not counted)")
+FLOPS_FORMULA = (
+    "6 x non-embedding parameters x real (non-pad) tokens per second "
+    "(forward + backward; attention scores not counted)"
+)
 TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 WORDS = (
@@ -101,10 +103,14 @@ WORDS = (
 # ----------------------------------------------------------------------------- data
 
 
-def synthetic_groups(n_queries: int = 256, n_passages: int = 2048,
-                     query_words: tuple[int, int] = (10, 40),
-                     passage_words: tuple[int, int] = (12, 40), n_candidates: int = 32,
-                     seed: int = 0) -> ScoredGroups:
+def synthetic_groups(
+    n_queries: int = 256,
+    n_passages: int = 2048,
+    query_words: tuple[int, int] = (10, 40),
+    passage_words: tuple[int, int] = (12, 40),
+    n_candidates: int = 32,
+    seed: int = 0,
+) -> ScoredGroups:
     """Scored queries over a pool of random-word texts (word counts uniform in the ranges).
 
     Every query has ``n_candidates`` random pool passages with descending random scores and
@@ -119,14 +125,24 @@ def synthetic_groups(n_queries: int = 256, n_passages: int = 2048,
     labels = [str(rng.choice(words)) for _ in range(n_passages)]
     contents = [f"{text(*passage_words)}\n{lab}" for lab in labels]
     ids = [f"p{i}" for i in range(n_passages)]
-    pool = PassagePool(ids=ids, contents=contents, labels=labels,
-                       tasks=["synthetic"] * n_passages,
-                       index={d: i for i, d in enumerate(ids)}, by_hash={})
+    pool = PassagePool(
+        ids=ids,
+        contents=contents,
+        labels=labels,
+        tasks=["synthetic"] * n_passages,
+        index={d: i for i, d in enumerate(ids)},
+        by_hash={},
+    )
     golds = [str(rng.choice(words)) for _ in range(n_queries)]
-    frame = pd.DataFrame({"query_id": [f"q{i}" for i in range(n_queries)],
-                          "query": [text(*query_words) for _ in range(n_queries)],
-                          "answers": [[g] for g in golds], "options": [[] for _ in golds],
-                          "task_name": "synthetic"})
+    frame = pd.DataFrame(
+        {
+            "query_id": [f"q{i}" for i in range(n_queries)],
+            "query": [text(*query_words) for _ in range(n_queries)],
+            "answers": [[g] for g in golds],
+            "options": [[] for _ in golds],
+            "task_name": "synthetic",
+        }
+    )
     k = min(n_candidates, n_passages)
     train = ScoredQueries(
         frame=frame, golds=golds,
@@ -165,8 +181,13 @@ class _Recorder:
         out = self.loss_fn(model, inputs)
         loss = out[0] if isinstance(out, tuple) else out
         masks = [v for k, v in inputs.items() if k.endswith("attention_mask")]
-        self.micro.append((int(sum(int(m.sum()) for m in masks)),
-                           int(sum(m.numel() for m in masks)), float(loss.detach())))
+        self.micro.append(
+            (
+                int(sum(int(m.sum()) for m in masks)),
+                int(sum(m.numel() for m in masks)),
+                float(loss.detach()),
+            )
+        )
         return out
 
 
@@ -183,8 +204,9 @@ class _StepClock(TrainerCallback):
         self.ends.append(time.perf_counter())
 
 
-def padded_to_max_length(collate: Callable[[list[dict]], dict], max_length: int, pad_id: int
-                         ) -> Callable[[list[dict]], dict]:
+def padded_to_max_length(
+    collate: Callable[[list[dict]], dict], max_length: int, pad_id: int
+) -> Callable[[list[dict]], dict]:
     """``collate`` with its token tensors (B, L) right-padded to (B, max_length): the same
     tensors as ``padding="max_length"``, what a Trainer-default setup feeds the model."""
 
@@ -210,17 +232,34 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
-def time_steps(model: torch.nn.Module, task: GroupTask, data: ScoredGroups, spec: GroupSpec,
-               cfg: TrainConfig, micro: int, accum: int, steps: int, warmup: int,
-               baseline: bool = False, pad_id: int = 0) -> dict:
+def time_steps(
+    model: torch.nn.Module,
+    task: GroupTask,
+    data: ScoredGroups,
+    spec: GroupSpec,
+    cfg: TrainConfig,
+    micro: int,
+    accum: int,
+    steps: int,
+    warmup: int,
+    baseline: bool = False,
+    pad_id: int = 0,
+) -> dict:
     """Train ``warmup + steps`` optimizer steps of ``micro`` x ``accum`` groups through
     ``GroupTrainer``; time the last ``steps``. ``baseline``: every sequence padded to
     ``task.max_length`` with ``pad_id``, fp32 (pass ``accum=1``: one forward per step).
     Returns token counts, seconds and the first step's loss."""
     total = warmup + steps
     cfg = dataclasses.replace(cfg, steps=total, save_steps=total + 1, resume=False)
-    sampler = GroupSampler(data.train, data.pool, spec.n_negatives, spec.pos_top,
-                           spec.neg_bottom, spec.drop_same_label, cfg.seed)
+    sampler = GroupSampler(
+        data.train,
+        data.pool,
+        spec.n_negatives,
+        spec.pos_top,
+        spec.neg_bottom,
+        spec.drop_same_label,
+        cfg.seed,
+    )
     collate = task.make_collator(data.train)
     if baseline:
         collate = padded_to_max_length(collate, task.max_length, pad_id)
@@ -231,16 +270,23 @@ def time_steps(model: torch.nn.Module, task: GroupTask, data: ScoredGroups, spec
         args.logging_steps = total + 1
         if baseline:
             args.bf16 = args.fp16 = False
-        trainer = GroupTrainer(model=model, args=args, data_collator=collate, loss_fn=rec,
-                               attention_budget=None if baseline else cfg.attention_budget,
-                               fast_kernels=cfg.fast_kernels and not baseline,
-                               train_dataset=GroupDataset(sampler, total * micro * accum),
-                               callbacks=[clock])
+        trainer = GroupTrainer(
+            model=model,
+            args=args,
+            data_collator=collate,
+            loss_fn=rec,
+            attention_budget=None if baseline else cfg.attention_budget,
+            fast_kernels=cfg.fast_kernels and not baseline,
+            train_dataset=GroupDataset(sampler, total * micro * accum),
+            callbacks=[clock],
+        )
         trainer.remove_callback(PrinterCallback)
         trainer.train()
     if len(clock.ends) != total or len(rec.micro) != total * accum:
-        raise RuntimeError(f"expected {total} steps of {accum} micro-batches, got "
-                           f"{len(clock.ends)} steps and {len(rec.micro)} micro-batches")
+        raise RuntimeError(
+            f"expected {total} steps of {accum} micro-batches, got "
+            f"{len(clock.ends)} steps and {len(rec.micro)} micro-batches"
+        )
     t0 = clock.ends[warmup - 1] if warmup else clock.start
     seconds = clock.ends[-1] - t0
     timed = rec.micro[warmup * accum :]
@@ -293,9 +339,19 @@ def load_model(kind: str, path: str, seed: int):
 PATHS = ("today", "llmr", "baseline")
 
 
-def bench_model(kind: str, model_path: str, data: ScoredGroups, batch_size: int,
-                max_length: int, token_budget: int, steps: int, warmup: int,
-                dropout: bool = True, seed: int = 42, paths: Sequence[str] = PATHS) -> dict:
+def bench_model(
+    kind: str,
+    model_path: str,
+    data: ScoredGroups,
+    batch_size: int,
+    max_length: int,
+    token_budget: int,
+    steps: int,
+    warmup: int,
+    dropout: bool = True,
+    seed: int = 42,
+    paths: Sequence[str] = PATHS,
+) -> dict:
     """Time ``paths`` for ``kind`` (reward | retriever) on ``data``: ``llmr`` (the
     pipeline's path, fast CPU kernels on), ``today`` (the same with
     ``fast_kernels=False``: torch's dropout and attention, unfused AdamW) and ``baseline``
@@ -318,13 +374,22 @@ def bench_model(kind: str, model_path: str, data: ScoredGroups, batch_size: int,
     res: dict[str, Any] = {}
     for path in paths:
         if path == "baseline":
-            r = time_steps(copy.deepcopy(model), task, data, spec,
-                           dataclasses.replace(cfg, fast_kernels=False), micro * accum, 1,
-                           steps, warmup, baseline=True, pad_id=tok.pad_token_id or 0)
+            r = time_steps(
+                copy.deepcopy(model),
+                task,
+                data,
+                spec,
+                dataclasses.replace(cfg, fast_kernels=False),
+                micro * accum,
+                1,
+                steps,
+                warmup,
+                baseline=True,
+                pad_id=tok.pad_token_id or 0,
+            )
         else:
             c = cfg if path == "llmr" else dataclasses.replace(cfg, fast_kernels=False)
-            r = time_steps(copy.deepcopy(model), task, data, spec, c, micro, accum, steps,
-                           warmup)
+            r = time_steps(copy.deepcopy(model), task, data, spec, c, micro, accum, steps, warmup)
         r["peak_rss_gb_so_far"] = peak_rss_gb()
         res[path] = r
     n_emb = non_embedding_parameters(model)
@@ -335,8 +400,9 @@ def bench_model(kind: str, model_path: str, data: ScoredGroups, batch_size: int,
     for other in ("today", "baseline"):
         if other in res:
             res[f"speedup_vs_{other}"] = res[other]["seconds"] / llmr["seconds"]
-            res[f"first_step_loss_abs_diff_{other}"] = abs(llmr["first_step_loss"]
-                                                           - res[other]["first_step_loss"])
+            res[f"first_step_loss_abs_diff_{other}"] = abs(
+                llmr["first_step_loss"] - res[other]["first_step_loss"]
+            )
     return {
         "group_size": spec.size,
         "batch_size": batch_size,
@@ -361,24 +427,51 @@ def matmul_peak() -> tuple[float | None, float, float]:
     return bf16, fp32, max(fp32, bf16 or 0.0)
 
 
-def run(model_path: str, data_dir: str, scores: str, steps: int = 2, warmup: int = 1,
-        reward_batch: int = 8, retriever_batch: int = 16, reward_max_length: int = 384,
-        retriever_max_length: int = 256, token_budget: int = 16384, synthetic: bool = False,
-        dropout: bool = True, models: Sequence[str] = ("reward", "retriever"),
-        paths: Sequence[str] = PATHS) -> dict:
+def run(
+    model_path: str,
+    data_dir: str,
+    scores: str,
+    steps: int = 2,
+    warmup: int = 1,
+    reward_batch: int = 8,
+    retriever_batch: int = 16,
+    reward_max_length: int = 384,
+    retriever_max_length: int = 256,
+    token_budget: int = 16384,
+    synthetic: bool = False,
+    dropout: bool = True,
+    models: Sequence[str] = ("reward", "retriever"),
+    paths: Sequence[str] = PATHS,
+) -> dict:
     """Time both models' training steps on both paths; the result dict (module docstring)."""
     if steps < 1 or warmup < 0:
         raise ValueError(f"need steps >= 1 and warmup >= 0, got {steps} and {warmup}")
     data, how = load_suite(data_dir, scores, synthetic)
-    res: dict[str, Any] = {"data": how, "model": model_path, "device": pick_device(),
-                           "flops_formula": FLOPS_FORMULA}
+    res: dict[str, Any] = {
+        "data": how,
+        "model": model_path,
+        "device": pick_device(),
+        "flops_formula": FLOPS_FORMULA,
+    }
     for kind in models:
-        batch, length = ((reward_batch, reward_max_length) if kind == "reward"
-                         else (retriever_batch, retriever_max_length))
-        log.info("bench train: %s, %d groups per step, %d + %d steps", kind, batch, warmup,
-                 steps)
-        res[kind] = bench_model(kind, model_path, data, batch, length, token_budget, steps,
-                                warmup, dropout, paths=[p for p in PATHS if p in {"llmr", *paths}])
+        batch, length = (
+            (reward_batch, reward_max_length)
+            if kind == "reward"
+            else (retriever_batch, retriever_max_length)
+        )
+        log.info("bench train: %s, %d groups per step, %d + %d steps", kind, batch, warmup, steps)
+        res[kind] = bench_model(
+            kind,
+            model_path,
+            data,
+            batch,
+            length,
+            token_budget,
+            steps,
+            warmup,
+            dropout,
+            paths=[p for p in PATHS if p in {"llmr", *paths}],
+        )
     bf16, fp32, peak = matmul_peak()
     for kind in models:
         for path in PATHS:
@@ -403,15 +496,27 @@ def run(model_path: str, data_dir: str, scores: str, steps: int = 2, warmup: int
 # ----------------------------------------------------------------------------- memory
 
 
-def memory_probe(model_path: str, batch_size: int, token_budget: int, max_length: int = 384,
-                 steps: int = 1, gradient_checkpointing: bool = False, seed: int = 42,
-                 attention_budget: int | None = TrainConfig.attention_budget,
-                 kind: str = "reward") -> dict:
+def memory_probe(
+    model_path: str,
+    batch_size: int,
+    token_budget: int,
+    max_length: int = 384,
+    steps: int = 1,
+    gradient_checkpointing: bool = False,
+    seed: int = 42,
+    attention_budget: int | None = TrainConfig.attention_budget,
+    kind: str = "reward",
+) -> dict:
     """``kind`` (reward | retriever) training on long synthetic inputs in this process:
     counts, seconds and ``peak_rss_gb`` (this process's peak; run it in a fresh process per
     setting)."""
-    data = synthetic_groups(n_queries=max(64, batch_size), n_passages=1024,
-                            query_words=(150, 250), passage_words=(250, 400), seed=seed)
+    data = synthetic_groups(
+        n_queries=max(64, batch_size),
+        n_passages=1024,
+        query_words=(150, 250),
+        passage_words=(250, 400),
+        seed=seed,
+    )
     from llmr.distill import retriever_task
     from llmr.reward import reward_task
 
@@ -422,52 +527,94 @@ def memory_probe(model_path: str, batch_size: int, token_budget: int, max_length
     else:
         spec = GroupSpec(n_negatives=3, drop_same_label=True)
         task = retriever_task(tok, data.pool, spec.size, max_length)
-    cfg = TrainConfig(batch_size=batch_size, token_budget=token_budget, lr=1e-5, seed=seed,
-                      gradient_checkpointing=gradient_checkpointing,
-                      attention_budget=attention_budget)
+    cfg = TrainConfig(
+        batch_size=batch_size,
+        token_budget=token_budget,
+        lr=1e-5,
+        seed=seed,
+        gradient_checkpointing=gradient_checkpointing,
+        attention_budget=attention_budget,
+    )
     micro, accum = micro_batching(cfg, spec.size, max_length)
     r = time_steps(model, task, data, spec, cfg, micro, accum, steps, 0)
-    return {"kind": kind, "batch_size": batch_size, "token_budget": token_budget,
-            "max_length": max_length,
-            "gradient_checkpointing": gradient_checkpointing,
-            "attention_budget": attention_budget, "steps": steps,
-            "micro_batch_groups": micro, "grad_accum": accum,
-            "micro_batch_padded_tokens": micro * spec.size * max_length,
-            "seconds": r["seconds"], "real_tokens": r["real_tokens"],
-            "padded_tokens": r["padded_tokens"], "peak_rss_gb": peak_rss_gb()}
+    return {
+        "kind": kind,
+        "batch_size": batch_size,
+        "token_budget": token_budget,
+        "max_length": max_length,
+        "gradient_checkpointing": gradient_checkpointing,
+        "attention_budget": attention_budget,
+        "steps": steps,
+        "micro_batch_groups": micro,
+        "grad_accum": accum,
+        "micro_batch_padded_tokens": micro * spec.size * max_length,
+        "seconds": r["seconds"],
+        "real_tokens": r["real_tokens"],
+        "padded_tokens": r["padded_tokens"],
+        "peak_rss_gb": peak_rss_gb(),
+    }
 
 
-def long_inputs(model_path: str, batch_sizes: Sequence[int], token_budgets: Sequence[int],
-                max_length: int = 384, steps: int = 1, gradient_checkpointing: bool = False,
-                attention_budget: int | None = TrainConfig.attention_budget,
-                kinds: Sequence[str] = ("reward", "retriever")) -> dict:
+def long_inputs(
+    model_path: str,
+    batch_sizes: Sequence[int],
+    token_budgets: Sequence[int],
+    max_length: int = 384,
+    steps: int = 1,
+    gradient_checkpointing: bool = False,
+    attention_budget: int | None = TrainConfig.attention_budget,
+    kinds: Sequence[str] = ("reward", "retriever"),
+) -> dict:
     """``memory_probe`` in a fresh process per (model, token budget, batch size); peak RSS of
     each and, per model and token budget, the ratio of the largest to the smallest peak
     over batch sizes."""
     runs = []
     for kind, budget, bs in itertools.product(kinds, token_budgets, batch_sizes):
-        spec = {"model_path": model_path, "batch_size": bs, "token_budget": budget,
-                "max_length": max_length, "steps": steps,
-                "gradient_checkpointing": gradient_checkpointing,
-                "attention_budget": attention_budget, "kind": kind}
+        spec = {
+            "model_path": model_path,
+            "batch_size": bs,
+            "token_budget": budget,
+            "max_length": max_length,
+            "steps": steps,
+            "gradient_checkpointing": gradient_checkpointing,
+            "attention_budget": attention_budget,
+            "kind": kind,
+        }
         log.info("bench train --long-inputs: %s", spec)
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "probe.json"
-            subprocess.run([sys.executable, "-m", "llmr.bench_train", "--memory-probe",
-                            json.dumps(spec), "--json", str(out)], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "llmr.bench_train",
+                    "--memory-probe",
+                    json.dumps(spec),
+                    "--json",
+                    str(out),
+                ],
+                check=True,
+            )
             runs.append(json.loads(out.read_text()))
         log.info("peak RSS %.2f GB", runs[-1]["peak_rss_gb"])
     by_budget = {}
     for kind, budget in itertools.product(kinds, token_budgets):
-        peaks = [r["peak_rss_gb"] for r in runs
-                 if r["token_budget"] == budget and r["kind"] == kind]
-        by_budget[f"{kind}:{budget}"] = {"peak_rss_gb_min": min(peaks),
-                                         "peak_rss_gb_max": max(peaks),
-                                         "max_over_min": max(peaks) / min(peaks)}
-    return {"inputs": "synthetic: query + gold 150-250 words, passages 250-400 words, "
-                      f"truncated to {max_length} tokens",
-            "group_size": {"reward": 8, "retriever": 4}, "runs": runs, "by_token_budget": by_budget,
-            "peak_rss_gb": max(r["peak_rss_gb"] for r in runs)}
+        peaks = [
+            r["peak_rss_gb"] for r in runs if r["token_budget"] == budget and r["kind"] == kind
+        ]
+        by_budget[f"{kind}:{budget}"] = {
+            "peak_rss_gb_min": min(peaks),
+            "peak_rss_gb_max": max(peaks),
+            "max_over_min": max(peaks) / min(peaks),
+        }
+    return {
+        "inputs": "synthetic: query + gold 150-250 words, passages 250-400 words, "
+        f"truncated to {max_length} tokens",
+        "group_size": {"reward": 8, "retriever": 4},
+        "runs": runs,
+        "by_token_budget": by_budget,
+        "peak_rss_gb": max(r["peak_rss_gb"] for r in runs),
+    }
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -479,8 +626,11 @@ def _ints(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     """``llmr bench train --json PATH [--steps N] [--long-inputs] ...``."""
-    ap = argparse.ArgumentParser(prog="llmr bench train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="llmr bench train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--json", required=True, help="where to write the result JSON")
     ap.add_argument("--model", default=DEFAULT_MODEL, help="encoder folder or hub id (MiniLM)")
     ap.add_argument("--data", default=DEFAULT_DATA, help="folder with passages/tasks.parquet")
@@ -492,42 +642,81 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--retriever-batch", type=int, default=16, help="retriever groups per step")
     ap.add_argument("--reward-max-length", type=int, default=384)
     ap.add_argument("--retriever-max-length", type=int, default=256)
-    ap.add_argument("--token-budget", type=int, default=16384,
-                    help="llmr: padded tokens per micro-batch (TrainConfig.token_budget)")
+    ap.add_argument(
+        "--token-budget",
+        type=int,
+        default=16384,
+        help="llmr: padded tokens per micro-batch (TrainConfig.token_budget)",
+    )
     ap.add_argument("--models", default="reward,retriever", help="reward, retriever or both")
-    ap.add_argument("--paths", default=",".join(PATHS),
-                    help="paths to time besides llmr: today (fast_kernels off), baseline "
-                    "(Trainer defaults, slow)")
-    ap.add_argument("--no-dropout", action="store_true",
-                    help="dropout off: every path then computes the same first-step loss")
-    ap.add_argument("--long-inputs", action="store_true",
-                    help="measure peak memory of training (--models) on 400-650-token inputs instead")
-    ap.add_argument("--long-batch-sizes", default="16,128",
-                    help="groups per step, one process each (the paper: 128)")
+    ap.add_argument(
+        "--paths",
+        default=",".join(PATHS),
+        help="paths to time besides llmr: today (fast_kernels off), baseline "
+        "(Trainer defaults, slow)",
+    )
+    ap.add_argument(
+        "--no-dropout",
+        action="store_true",
+        help="dropout off: every path then computes the same first-step loss",
+    )
+    ap.add_argument(
+        "--long-inputs",
+        action="store_true",
+        help="measure peak memory of training (--models) on 400-650-token inputs instead",
+    )
+    ap.add_argument(
+        "--long-batch-sizes",
+        default="16,128",
+        help="groups per step, one process each (the paper: 128)",
+    )
     ap.add_argument("--long-token-budgets", default="16384", help="token budgets to measure")
     ap.add_argument("--long-max-length", type=int, default=384, help="reward max_length")
     ap.add_argument("--long-steps", type=int, default=1, help="optimizer steps per process")
-    ap.add_argument("--gradient-checkpointing", action="store_true",
-                    help="--long-inputs: recompute activations in the backward pass")
-    ap.add_argument("--attention-budget", type=int, default=TrainConfig.attention_budget,
-                    help="--long-inputs: TrainConfig.attention_budget (rows x L x L per "
-                    "forward chunk; 0 = never chunk)")
+    ap.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="--long-inputs: recompute activations in the backward pass",
+    )
+    ap.add_argument(
+        "--attention-budget",
+        type=int,
+        default=TrainConfig.attention_budget,
+        help="--long-inputs: TrainConfig.attention_budget (rows x L x L per "
+        "forward chunk; 0 = never chunk)",
+    )
     ap.add_argument("--memory-probe", help=argparse.SUPPRESS)  # internal: one probe, as JSON
     args = ap.parse_args(argv)
     if args.memory_probe:
         res = memory_probe(**json.loads(args.memory_probe))
     elif args.long_inputs:
-        res = long_inputs(args.model, _ints(args.long_batch_sizes),
-                          _ints(args.long_token_budgets), args.long_max_length,
-                          args.long_steps, args.gradient_checkpointing,
-                          args.attention_budget or None,
-                          [m for m in args.models.split(",") if m])
+        res = long_inputs(
+            args.model,
+            _ints(args.long_batch_sizes),
+            _ints(args.long_token_budgets),
+            args.long_max_length,
+            args.long_steps,
+            args.gradient_checkpointing,
+            args.attention_budget or None,
+            [m for m in args.models.split(",") if m],
+        )
     else:
-        res = run(args.model, args.data, args.scores, args.steps, args.warmup,
-                  args.reward_batch, args.retriever_batch, args.reward_max_length,
-                  args.retriever_max_length, args.token_budget, args.synthetic,
-                  not args.no_dropout, [m for m in args.models.split(",") if m],
-                  [p for p in args.paths.split(",") if p])
+        res = run(
+            args.model,
+            args.data,
+            args.scores,
+            args.steps,
+            args.warmup,
+            args.reward_batch,
+            args.retriever_batch,
+            args.reward_max_length,
+            args.retriever_max_length,
+            args.token_budget,
+            args.synthetic,
+            not args.no_dropout,
+            [m for m in args.models.split(",") if m],
+            [p for p in args.paths.split(",") if p],
+        )
     write_json(res, args.json)
     print(json.dumps(res, indent=2, sort_keys=True, default=str))
     return 0

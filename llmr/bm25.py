@@ -62,8 +62,13 @@ def tokenize(
     Returns one token list per text; a text without tokens gives [].
     """
     toks = bm25s.tokenize(
-        list(texts), lower=True, token_pattern=TOKEN_PATTERN, stopwords=stopwords or [],
-        stemmer=_stemmer(stemmer), return_ids=False, show_progress=False,
+        list(texts),
+        lower=True,
+        token_pattern=TOKEN_PATTERN,
+        stopwords=stopwords or [],
+        stemmer=_stemmer(stemmer),
+        return_ids=False,
+        show_progress=False,
     )
     return [[t for t in doc if t] for doc in toks]
 
@@ -83,15 +88,26 @@ def build_index(
     retriever = bm25s.BM25(k1=k1, b=b, method=method)
     retriever.index(tokens, show_progress=False)
     params = {
-        "k1": k1, "b": b, "method": method, "stopwords": stopwords, "stemmer": stemmer,
-        "lower": True, "token_pattern": TOKEN_PATTERN, "n_passages": len(pool),
-        "ids_sha1": ids_fingerprint(pool["id"].tolist()), "bm25s_version": bm25s.__version__,
+        "k1": k1,
+        "b": b,
+        "method": method,
+        "stopwords": stopwords,
+        "stemmer": stemmer,
+        "lower": True,
+        "token_pattern": TOKEN_PATTERN,
+        "n_passages": len(pool),
+        "ids_sha1": ids_fingerprint(pool["id"].tolist()),
+        "bm25s_version": bm25s.__version__,
     }
     with atomic_path(out_dir) as tmp:
         retriever.save(str(tmp), show_progress=False)
         write_json(params, Path(tmp) / PARAMS_FILE)
-    log.info("BM25 index of %d passages (%d terms) written to %s", len(pool),
-             len(retriever.vocab_dict), out_dir)
+    log.info(
+        "BM25 index of %d passages (%d terms) written to %s",
+        len(pool),
+        len(retriever.vocab_dict),
+        out_dir,
+    )
 
 
 class BM25Index:
@@ -171,10 +187,19 @@ def search(
     tokens = index.tokenize(qdf["query"].astype(str).tolist())
     empty = [qid for qid, t in zip(qdf["query_id"], tokens, strict=True) if not t]
     if empty:
-        log.warning("%d queries have no indexable token and get no candidates (e.g. %s)",
-                    len(empty), empty[:5])
+        log.warning(
+            "%d queries have no indexable token and get no candidates (e.g. %s)",
+            len(empty),
+            empty[:5],
+        )
     run_search(
-        qdf, pool, lambda rows, k: index.topk_tokens([tokens[r] for r in rows], k),
-        topk, exclude_self, out, run_file, run_name="llmr-bm25",
+        qdf,
+        pool,
+        lambda rows, k: index.topk_tokens([tokens[r] for r in rows], k),
+        topk,
+        exclude_self,
+        out,
+        run_file,
+        run_name="llmr-bm25",
     )
     log.info("params: %s", json.dumps(index.params, sort_keys=True))

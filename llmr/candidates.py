@@ -80,7 +80,10 @@ def self_exclusions(queries: pd.DataFrame, passages: pd.DataFrame) -> list[np.nd
         rows_by_hash.setdefault(content_hash(str(text)), []).append(i)
     out = []
     for q, a, o, qid in zip(
-        queries["query"], queries["answers"], queries["options"], queries["query_id"],
+        queries["query"],
+        queries["answers"],
+        queries["options"],
+        queries["query_id"],
         strict=True,
     ):
         if a is None or len(a) == 0:
@@ -134,8 +137,9 @@ def sort_hits(indices: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.n
     """Re-order each row's hits (Q, K) by score descending, then row index ascending."""
     indices, scores = indices.copy(), scores.copy()
     for r in range(len(indices)):
-        order = np.lexsort((np.where(indices[r] < 0, np.iinfo(np.int64).max, indices[r]),
-                            -scores[r]))
+        order = np.lexsort(
+            (np.where(indices[r] < 0, np.iinfo(np.int64).max, indices[r]), -scores[r])
+        )
         indices[r], scores[r] = indices[r][order], scores[r][order]
     return indices, scores
 
@@ -212,7 +216,11 @@ def run_search(
     if run_file:
         write_trec(cands, run_file, run_name)
     n_hits = cands["doc_ids"].map(len)
-    log.info("%d queries: %.1f candidates on average (min %d) written to %s",
-             len(cands), n_hits.mean() if len(cands) else 0.0,
-             n_hits.min() if len(cands) else 0, out)
+    log.info(
+        "%d queries: %.1f candidates on average (min %d) written to %s",
+        len(cands),
+        n_hits.mean() if len(cands) else 0.0,
+        n_hits.min() if len(cands) else 0,
+        out,
+    )
     return cands

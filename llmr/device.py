@@ -20,8 +20,13 @@ def pick_device() -> str:
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32",
-            "float": "fp32"}
+_ALIASES = {
+    "bfloat16": "bf16",
+    "float16": "fp16",
+    "half": "fp16",
+    "float32": "fp32",
+    "float": "fp32",
+}
 
 
 @functools.cache
@@ -57,8 +62,9 @@ def resolve_precision(precision: str = "auto", device: str | torch.device | None
     return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dt, "fp32")
 
 
-def precision_dtype(precision: str = "auto", device: str | torch.device | None = None
-                    ) -> torch.dtype:
+def precision_dtype(
+    precision: str = "auto", device: str | torch.device | None = None
+) -> torch.dtype:
     """The torch dtype of a precision name (``auto`` resolved for ``device``)."""
     return _DTYPES[resolve_precision(precision, device)]
 

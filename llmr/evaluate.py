@@ -88,8 +88,9 @@ def _predict_task(
             if not o:
                 raise RecordError(f"multiple-choice query {qid!r} has no options")
             options.append(o)
-        scores = lm_mod.score_options(model, tok, prompts, options, max_length=max_length,
-                                       token_budget=token_budget)
+        scores = lm_mod.score_options(
+            model, tok, prompts, options, max_length=max_length, token_budget=token_budget
+        )
         best = [int(np.argmax(s)) for s in scores]
         out["output"] = [o[b] for o, b in zip(options, best, strict=True)]
         out["prediction"] = [option_letter(b) for b in best]  # A..Z, AA, AB, ...
@@ -97,8 +98,9 @@ def _predict_task(
         out["option_scores"] = [np.asarray(s, dtype=np.float64).tolist() for s in scores]
         return out
     if task_type == CLASSIFICATION and labels:
-        raw = lm_mod.constrained_decode(model, tok, prompts, labels, max_length=max_length,
-                                       token_budget=token_budget)
+        raw = lm_mod.constrained_decode(
+            model, tok, prompts, labels, max_length=max_length, token_budget=token_budget
+        )
         by_norm = {lab.strip(): lab for lab in labels}
         out["output"] = list(raw)
         out["prediction"] = [by_norm.get(r.strip(), r).strip() for r in raw]
@@ -106,7 +108,11 @@ def _predict_task(
     if task_type == CLASSIFICATION:
         log.warning("classification task without a label set: using free generation")
     raw = lm_mod.greedy_generate(
-        model, tok, prompts, max_new_tokens=max_new_tokens, max_length=max_length,
+        model,
+        tok,
+        prompts,
+        max_new_tokens=max_new_tokens,
+        max_length=max_length,
         token_budget=token_budget,
     )
     out["output"] = list(raw)
@@ -158,9 +164,15 @@ def evaluate(
         raise ValueError(f"prompts name tasks missing from {tasks}: {unknown}")
 
     lm = None
-    identity = {"prompts": file_digest(prompts, "sha1"), "test": file_digest(test, "sha1"), "model": str(model),
-                "max_length": max_length, "max_new_tokens": max_new_tokens,
-                "precision": precision, "version": PARTIAL_VERSION}
+    identity = {
+        "prompts": file_digest(prompts, "sha1"),
+        "test": file_digest(test, "sha1"),
+        "model": str(model),
+        "max_length": max_length,
+        "max_new_tokens": max_new_tokens,
+        "precision": precision,
+        "version": PARTIAL_VERSION,
+    }
     partial = _Partial(Path(f"{out_predictions}.partial"), identity)
 
     frames, per_task = [], {}
@@ -188,12 +200,14 @@ def evaluate(
                 from llmr.lm import load_causal_lm
 
                 lm = load_causal_lm(model, dtype=precision)
-            res = _predict_task(lm, rows, task.task_type, labels, max_length, max_new_tokens,
-                                token_budget)
+            res = _predict_task(
+                lm, rows, task.task_type, labels, max_length, max_new_tokens, token_budget
+            )
             partial.save(task.task_name, rows, res)
         else:
-            log.info("task %s: %d predictions resumed from %s", task.task_name, len(rows),
-                     partial.folder)
+            log.info(
+                "task %s: %d predictions resumed from %s", task.task_name, len(rows), partial.folder
+            )
         for col, vals in res.items():
             rows[col] = vals
         golds = [[str(a) for a in ans] for ans in rows["answers"]]
@@ -278,8 +292,9 @@ class _Partial:
         return {c: [_plain(v) for v in df[c]] for c in _RESULT_COLUMNS}
 
     def save(self, task: str, rows: pd.DataFrame, res: dict[str, list]) -> None:
-        df = pd.DataFrame({"query_id": rows["query_id"].tolist(),
-                           **{c: res[c] for c in _RESULT_COLUMNS}})
+        df = pd.DataFrame(
+            {"query_id": rows["query_id"].tolist(), **{c: res[c] for c in _RESULT_COLUMNS}}
+        )
         write_parquet(df, self._path(task))
 
     def remove(self) -> None:

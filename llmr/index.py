@@ -87,9 +87,15 @@ def encode(
 ) -> np.ndarray:
     """Encode texts (prefix prepended, truncated to ``max_length`` tokens) into (N, H) float32."""
     return encode_texts(
-        model, tokenizer, [str(t) for t in texts], batch_size=batch_size,
-        max_length=model_max_length(model, tokenizer, max_length), pooling=pooling,
-        normalize=True, prefix=prefix, progress=False,
+        model,
+        tokenizer,
+        [str(t) for t in texts],
+        batch_size=batch_size,
+        max_length=model_max_length(model, tokenizer, max_length),
+        pooling=pooling,
+        normalize=True,
+        prefix=prefix,
+        progress=False,
     )
 
 
@@ -150,8 +156,9 @@ def build_index(
     pool = read_passages(passages)
     model, tok = load_encoder(encoder)
     t0 = time.perf_counter()
-    emb = encode(model, tok, pool["contents"].tolist(), passage_prefix, pooling, max_length,
-                 batch_size)
+    emb = encode(
+        model, tok, pool["contents"].tolist(), passage_prefix, pooling, max_length, batch_size
+    )
     log.info("encoded %d passages in %.1fs", len(emb), time.perf_counter() - t0)
     index, params = make_faiss_index(emb, index_type, nlist, nprobe, hnsw_m)
     meta = {
@@ -171,8 +178,12 @@ def build_index(
     if index_type != "flat":
         meta[f"recall_at_{recall_k}"] = measure_recall(index, emb, recall_k)
         meta["recall_k"] = recall_k
-        log.info("%s recall@%d vs exact search: %.3f", index_type, recall_k,
-                 meta[f"recall_at_{recall_k}"])
+        log.info(
+            "%s recall@%d vs exact search: %.3f",
+            index_type,
+            recall_k,
+            meta[f"recall_at_{recall_k}"],
+        )
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         np.save(tmp / "embeddings.npy", emb)
@@ -227,8 +238,10 @@ def search(
     """
     index, meta = load_index(index_dir)
     if encoder_fingerprint(encoder) != meta["encoder_fingerprint"]:
-        raise ValueError(f"{index_dir}: built with encoder {meta['encoder']}, not {encoder} "
-                         "(checkpoint fingerprints differ); rebuild the index")
+        raise ValueError(
+            f"{index_dir}: built with encoder {meta['encoder']}, not {encoder} "
+            "(checkpoint fingerprints differ); rebuild the index"
+        )
     if pooling != meta["pooling"]:
         raise ValueError(f"{index_dir}: built with {meta['pooling']} pooling, not {pooling}")
     pool = read_passages(passages)
@@ -236,10 +249,15 @@ def search(
     qdf = read_queries(queries)
     model, tok = load_encoder(encoder)
     t0 = time.perf_counter()
-    q_emb = encode(model, tok, qdf["query"].tolist(), query_prefix, pooling, max_length,
-                   batch_size)
+    q_emb = encode(model, tok, qdf["query"].tolist(), query_prefix, pooling, max_length, batch_size)
     log.info("encoded %d queries in %.1fs", len(q_emb), time.perf_counter() - t0)
     run_search(
-        qdf, pool, lambda rows, k: faiss_topk(index, q_emb[rows], k),
-        topk, exclude_self, out, run_file, run_name=f"llmr-dense-{meta['index_type']}",
+        qdf,
+        pool,
+        lambda rows, k: faiss_topk(index, q_emb[rows], k),
+        topk,
+        exclude_self,
+        out,
+        run_file,
+        run_name=f"llmr-dense-{meta['index_type']}",
     )

@@ -81,8 +81,11 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             yield target
         except OSError as e:
             if e.errno == errno.ENOSPC:
-                raise OSError(errno.ENOSPC, f"{path}: no space left on device while writing it "
-                              "(nothing was written; free space and rerun)") from e
+                raise OSError(
+                    errno.ENOSPC,
+                    f"{path}: no space left on device while writing it "
+                    "(nothing was written; free space and rerun)",
+                ) from e
             raise
         if target.exists():
             apply_umask(target)
@@ -114,16 +117,19 @@ def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> p
         try:
             schema = pq.read_schema(path)
         except (pa.ArrowException, OSError) as e:
-            raise RecordError(f"{path}: not a readable Parquet file, truncated or corrupt "
-                              f"({e}); delete it and rerun the stage that makes it") from None
+            raise RecordError(
+                f"{path}: not a readable Parquet file, truncated or corrupt "
+                f"({e}); delete it and rerun the stage that makes it"
+            ) from None
         missing = [c for c in columns or [] if c not in schema.names]
         if missing:
             raise RecordError(f"{path}: missing column(s) {missing} (has {schema.names})")
     try:
         df = pd.read_parquet(path, columns=columns)
     except (pa.ArrowException, OSError) as e:
-        raise RecordError(f"{path}: corrupt Parquet data ({e}); delete it and rerun the "
-                          "stage that makes it") from None
+        raise RecordError(
+            f"{path}: corrupt Parquet data ({e}); delete it and rerun the stage that makes it"
+        ) from None
     for col in df.columns:
         if len(df) and hasattr(df[col].iloc[0], "tolist") and df[col].dtype == object:
             df[col] = [v.tolist() if hasattr(v, "tolist") else v for v in df[col]]
@@ -155,9 +161,11 @@ def check_surrogates(text: str, obj: Any, where: str) -> None:
     try:
         json.dumps(obj, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as e:
-        bad = e.object[e.start:e.end].encode("utf-8", "backslashreplace").decode()
-        raise RecordError(f"{where}: a lone surrogate escape ({bad}) is not a character; "
-                          "fix the text (a half of a UTF-16 pair?)") from None
+        bad = e.object[e.start : e.end].encode("utf-8", "backslashreplace").decode()
+        raise RecordError(
+            f"{where}: a lone surrogate escape ({bad}) is not a character; "
+            "fix the text (a half of a UTF-16 pair?)"
+        ) from None
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -171,8 +179,10 @@ def read_json(path: str | os.PathLike) -> Any:
     except UnicodeDecodeError as e:
         raise RecordError(f"{path}: not UTF-8 (byte {e.start})") from None
     except json.JSONDecodeError as e:
-        raise RecordError(f"{path}: malformed JSON ({e.msg} at line {e.lineno}); a "
-                          "truncated file? delete it and rerun") from None
+        raise RecordError(
+            f"{path}: malformed JSON ({e.msg} at line {e.lineno}); a "
+            "truncated file? delete it and rerun"
+        ) from None
 
 
 def write_text(text: str, path: str | os.PathLike) -> None:
@@ -195,24 +205,27 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
-                    raise RecordError(f"{path}: line {lineno}: not UTF-8 (byte {e.start} of the "
-                                      "line); re-encode the file as UTF-8") from None
+                    raise RecordError(
+                        f"{path}: line {lineno}: not UTF-8 (byte {e.start} of the "
+                        "line); re-encode the file as UTF-8"
+                    ) from None
                 if not line.strip():
                     continue
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError as e:
                     cut = "" if line.endswith("\n") else " (last line is cut off: truncated file?)"
-                    raise RecordError(f"{path}: line {lineno}: malformed JSON ({e.msg}){cut}"
-                                      ) from None
+                    raise RecordError(
+                        f"{path}: line {lineno}: malformed JSON ({e.msg}){cut}"
+                    ) from None
                 if not isinstance(rec, dict):
-                    raise RecordError(f"{path}: line {lineno}: expected a JSON object, got "
-                                      f"{type(rec).__name__}")
+                    raise RecordError(
+                        f"{path}: line {lineno}: expected a JSON object, got {type(rec).__name__}"
+                    )
                 check_surrogates(line, rec, f"{path}: line {lineno}")
                 yield rec
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise RecordError(f"{path}: truncated or corrupt gzip after line {lineno} ({e})"
-                          ) from None
+        raise RecordError(f"{path}: truncated or corrupt gzip after line {lineno} ({e})") from None
 
 
 def write_jsonl(records: Iterable[dict], path: str | os.PathLike) -> None:
@@ -235,8 +248,10 @@ def require_fields(rec: dict, fields: Iterable[str], where: str) -> None:
 def require_package(name: str, purpose: str) -> None:
     """Raise ImportError saying what needs ``name`` and how to install it, if it is missing."""
     if importlib.util.find_spec(name) is None:
-        raise ImportError(f"{purpose} needs the Python package {name!r}, which is not "
-                          f"installed: pip install {name}")
+        raise ImportError(
+            f"{purpose} needs the Python package {name!r}, which is not "
+            f"installed: pip install {name}"
+        )
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:

@@ -163,8 +163,11 @@ def install(model: nn.Module) -> Callable[[], None]:
             switched = True
         except (ValueError, KeyError, NotImplementedError) as e:  # a model without the choice
             log.info("fast attention not available for %s: %s", type(model).__name__, e)
-    log.info("fast CPU kernels: %d dropout modules%s", len(swapped),
-             ", chunked attention" if switched else "")
+    log.info(
+        "fast CPU kernels: %d dropout modules%s",
+        len(swapped),
+        ", chunked attention" if switched else "",
+    )
 
     def restore() -> None:
         for m in swapped:

@@ -315,12 +315,15 @@ def score_continuations(
     built = [_pairs(a, b, max_length) for a, b in zip(ctxs, conts, strict=True)]
     n_cut = sum(len(b) >= max_length for b in conts)
     if n_cut:
-        log.warning("%d continuation(s) longer than max_length=%d: scored their last %d tokens",
-                    n_cut, max_length, max_length - 1)
+        log.warning(
+            "%d continuation(s) longer than max_length=%d: scored their last %d tokens",
+            n_cut,
+            max_length,
+            max_length - 1,
+        )
     return score_sequences(
         model, tok, [s for s, _ in built], [n for _, n in built], token_budget, progress, desc
     )
-
 
 
 # ----------------------------------------------------------------------------- packed trees
@@ -376,8 +379,9 @@ def _tree_forward(model, tok, rows: Sequence[tuple[list[int], list[int]]]) -> to
         return _forward(model, ids, mask=mask, pos=pos.to(dev))
 
 
-def _chains_after(prefix: list[int], branches: Sequence[Sequence[int]]
-                  ) -> tuple[list[int], list[int], list[int]]:
+def _chains_after(
+    prefix: list[int], branches: Sequence[Sequence[int]]
+) -> tuple[list[int], list[int], list[int]]:
     """Pack a prefix chain and branch chains hanging off its last token.
 
     -> (tokens, parents, start index of each branch in the packed row).
@@ -452,8 +456,9 @@ def score_options(
             cnts = torch.zeros(len(keys)).index_add_(0, idx, torch.ones(len(idx)))
             means = (sums / cnts).numpy().astype(np.float32)
             for r, i in enumerate(batch):
-                results[i] = np.array([means[slot[(r, o)]] for o in range(len(opt_ids[i]))],
-                                      dtype=np.float32)
+                results[i] = np.array(
+                    [means[slot[(r, o)]] for o in range(len(opt_ids[i]))], dtype=np.float32
+                )
             bar.update(len(batch))
     bar.close()
     return results
@@ -495,8 +500,9 @@ class _Trie:
         return tokens, parents, index
 
 
-def _walk_trie(root: dict, index: dict[int, int], logits: torch.Tensor, root_row: int,
-               offset: int) -> str:
+def _walk_trie(
+    root: dict, index: dict[int, int], logits: torch.Tensor, root_row: int, offset: int
+) -> str:
     """Greedy walk of a label trie. logits (K, V): row ``root_row`` for the prompt's last
     token, row ``offset + index[id(node)]`` for a trie node. -> the label reached."""
     node, row = root, root_row
@@ -536,8 +542,9 @@ def constrained_decode(
     rows_all = []
     for c in ctx:
         P = len(c)
-        rows_all.append((c + t_tok, list(range(-1, P - 1)) + [P - 1 if p < 0 else P + p
-                                                               for p in t_par]))
+        rows_all.append(
+            (c + t_tok, list(range(-1, P - 1)) + [P - 1 if p < 0 else P + p for p in t_par])
+        )
     inner = range(len(t_tok))  # logits at every node (leaves are never read: cheap)
     out: list[str] = [""] * len(prompts)
     dev = _device(model)
@@ -549,8 +556,9 @@ def constrained_decode(
                 P = len(ctx[i])
                 rr += [r] * (1 + len(inner))
                 cc += [P - 1] + [P + j for j in inner]
-            logits = _head_logits(model, hidden[torch.tensor(rr, device=dev),
-                                                torch.tensor(cc, device=dev)]).cpu()
+            logits = _head_logits(
+                model, hidden[torch.tensor(rr, device=dev), torch.tensor(cc, device=dev)]
+            ).cpu()
             per = 1 + len(inner)
             for r, i in enumerate(batch):
                 out[i] = _walk_trie(trie.root, index, logits[r * per : (r + 1) * per], 0, 1)
@@ -600,8 +608,12 @@ def greedy_generate(
     has_nl, lead_nl = newline_tokens(tok)
     stops = sorted(set(has_nl) | ({tok.eos_token_id} if tok.eos_token_id is not None else set()))
     cfg = GenerationConfig(
-        do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=stops,
-        pad_token_id=pad, begin_suppress_tokens=lead_nl or None,
+        do_sample=False,
+        num_beams=1,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=stops,
+        pad_token_id=pad,
+        begin_suppress_tokens=lead_nl or None,
         bos_token_id=tok.bos_token_id,
     )
     with torch.inference_mode():
@@ -613,8 +625,9 @@ def greedy_generate(
                 ids[r, L - len(ctx[i]) :] = torch.tensor(ctx[i])
                 mask[r, L - len(ctx[i]) :] = 1
             with _precision(model):
-                seqs = model.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev),
-                                      generation_config=cfg)
+                seqs = model.generate(
+                    input_ids=ids.to(dev), attention_mask=mask.to(dev), generation_config=cfg
+                )
             for r, i in enumerate(batch):
                 text = tok.decode(seqs[r, L:].tolist(), skip_special_tokens=True)
                 out[i] = text.split("\n", 1)[0].strip()

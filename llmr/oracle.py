@@ -23,8 +23,9 @@ from llmr.records import CLASSIFICATION, content_hash, gold_text, passage_label,
 log = logging.getLogger(__name__)
 
 
-def gold_label_candidates(test: str, passages: str, tasks: str, out: str, topk: int = 40,
-                          seed: int = 42) -> None:
+def gold_label_candidates(
+    test: str, passages: str, tasks: str, out: str, topk: int = 40, seed: int = 42
+) -> None:
     """Candidates table (example columns + doc_ids + doc_scores, best first) of up to
     ``topk`` gold-label demonstrations per test query (see the module docstring)."""
     tdf, pool = read_parquet(test), read_parquet(passages)
@@ -44,9 +45,17 @@ def gold_label_candidates(test: str, passages: str, tasks: str, out: str, topk: 
         idx = np.flatnonzero(ok)
         h = hashlib.sha256(f"{seed}\0{qid}".encode()).digest()
         idx = np.random.default_rng(int.from_bytes(h[:8], "little")).permutation(idx)[:topk]
-        rows.append({**{k: rec[k] for k in EXAMPLE_FIELDS},
-                     "doc_ids": [str(pool["id"].iat[i]) for i in idx],
-                     "doc_scores": [float(len(idx) - j) for j in range(len(idx))]})
+        rows.append(
+            {
+                **{k: rec[k] for k in EXAMPLE_FIELDS},
+                "doc_ids": [str(pool["id"].iat[i]) for i in idx],
+                "doc_scores": [float(len(idx) - j) for j in range(len(idx))],
+            }
+        )
     write_parquet(pd.DataFrame(rows), out)
-    log.info("gold-label candidates for %d test queries (%d classification) -> %s",
-             len(rows), n_gold, out)
+    log.info(
+        "gold-label candidates for %d test queries (%d classification) -> %s",
+        len(rows),
+        n_gold,
+        out,
+    )

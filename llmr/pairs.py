@@ -52,16 +52,28 @@ class Progress:
         if self.enabled and (now - self.last >= self.every or self.done == self.total):
             rate = self.done / max(now - self.t0, 1e-9)
             eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-            log.info("%s: %d/%d pairs, %.1f pairs/s, ETA %.0f s", self.desc, self.done,
-                     self.total, rate, eta)
+            log.info(
+                "%s: %d/%d pairs, %.1f pairs/s, ETA %.0f s",
+                self.desc,
+                self.done,
+                self.total,
+                rate,
+                eta,
+            )
             self.last = now
 
 
-def tokenize_pairs(tokenizer, firsts: Sequence[str], seconds: Sequence[str], max_length: int
-                   ) -> dict[str, list[list[int]]]:
+def tokenize_pairs(
+    tokenizer, firsts: Sequence[str], seconds: Sequence[str], max_length: int
+) -> dict[str, list[list[int]]]:
     """Tokenise all pairs once (``longest_first`` truncation, no padding)."""
-    enc = tokenizer(list(firsts), list(seconds), truncation="longest_first",
-                    max_length=max_length, padding=False)
+    enc = tokenizer(
+        list(firsts),
+        list(seconds),
+        truncation="longest_first",
+        max_length=max_length,
+        padding=False,
+    )
     return {k: list(v) for k, v in enc.items() if k in ("input_ids", "token_type_ids")}
 
 

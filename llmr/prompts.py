@@ -144,18 +144,21 @@ def _embed_queries(embeddings: str, queries: list[str], prefix: str) -> np.ndarr
     """(M, H) query embeddings with the encoder of the index folder holding ``embeddings``."""
     meta_file = Path(embeddings).parent / "meta.json"
     if not meta_file.exists():
-        log.warning("%s has no meta.json: k-means demos ordered by cluster size, not by "
-                    "similarity to the query", embeddings)
+        log.warning(
+            "%s has no meta.json: k-means demos ordered by cluster size, not by "
+            "similarity to the query",
+            embeddings,
+        )
         return None
     from llmr.encoder import load_encoder
     from llmr.index import encode
 
     meta = json.loads(meta_file.read_text())
     model, tok = load_encoder(meta["encoder"])
-    emb = encode(model, tok, queries, prefix, meta.get("pooling", "mean"),
-                 meta.get("max_length", 256))
-    log.info("embedded %d test queries with %s for k-means ordering", len(queries),
-             meta["encoder"])
+    emb = encode(
+        model, tok, queries, prefix, meta.get("pooling", "mean"), meta.get("max_length", 256)
+    )
+    log.info("embedded %d test queries with %s for k-means ordering", len(queries), meta["encoder"])
     return _normalize(emb)
 
 

@@ -51,8 +51,10 @@ def letter_index(letter: str, n_options: int, where: str = "") -> int:
             idx = idx * len(LETTERS) + LETTERS.index(c) + 1
         idx -= 1
     if idx < 0 or idx >= n_options:
-        raise ValueError(f"{where}: answer {letter!r} is not one of the {n_options} option letters "
-                         f"({option_letter(0)}..{option_letter(max(n_options - 1, 0))})")
+        raise ValueError(
+            f"{where}: answer {letter!r} is not one of the {n_options} option letters "
+            f"({option_letter(0)}..{option_letter(max(n_options - 1, 0))})"
+        )
     return idx
 
 

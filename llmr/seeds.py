@@ -71,14 +71,17 @@ def combine_seeds(
     expected = n_seeds.reindex(counts.index.droplevel(["task", "query_id"])).to_numpy()
     incomplete = counts[counts.to_numpy() != expected]
     if len(incomplete):
-        raise ValueError(f"{len(incomplete)} predictions missing in some seed, e.g. "
-                         f"{incomplete.index[0]}")
+        raise ValueError(
+            f"{len(incomplete)} predictions missing in some seed, e.g. {incomplete.index[0]}"
+        )
     for (r, v), n in n_seeds.items():
         if n < len(run_dirs):
-            log.warning("%s/%s: evaluated in %d of %d seeds; averaged over those", r, v, n,
-                        len(run_dirs))
+            log.warning(
+                "%s/%s: evaluated in %d of %d seeds; averaged over those", r, v, n, len(run_dirs)
+            )
     avg = long.groupby(keys, sort=False, as_index=False)[
-        ["score", "demo_label_match", "demo_task_match"]].mean()
+        ["score", "demo_label_match", "demo_task_match"]
+    ].mean()
     averaged = summary_table(runs0 or [], avg, tdf, baseline, n_boot, seed)
 
     out = Path(out_dir)
@@ -100,32 +103,50 @@ def _cell(v: float, lo: float, hi: float, signed: bool) -> str:
 def seeds_markdown(seeds: pd.DataFrame, averaged: pd.DataFrame, baseline: str, n: int) -> str:
     """Markdown: seed-averaged means and deltas (paired CI), and each seed's delta."""
     delta = f"delta_vs_{baseline}"
-    lines = [f"# {n} training seed{'' if n == 1 else 's'}", "",
-             "Seed-averaged predictions (each query's score averaged over seeds); "
-             f"values in percent, paired 95% bootstrap CI vs {baseline}.", ""]
+    lines = [
+        f"# {n} training seed{'' if n == 1 else 's'}",
+        "",
+        "Seed-averaged predictions (each query's score averaged over seeds); "
+        f"values in percent, paired 95% bootstrap CI vs {baseline}.",
+        "",
+    ]
     rows = []
     for (r, v), g in averaged.groupby(["retriever", "variant"], sort=False):
-        mine = seeds[(seeds["retriever"] == r) & (seeds["variant"] == v)
-                     & (seeds["metric"] == "mean")]
+        mine = seeds[
+            (seeds["retriever"] == r) & (seeds["variant"] == v) & (seeds["metric"] == "mean")
+        ]
 
         def with_spread(name: str, value: float, mine: pd.DataFrame = mine) -> str:
             spread = mine[mine["task"] == name]["value"]
             return f"{value:.1f} (seeds {spread.min():.1f}–{spread.max():.1f})"
 
         n_seeds = int(mine[mine["task"].isin(MEAN_ROWS)].groupby("task").size().max())
-        rows.append({"retriever": r, "variant": v, "seeds": n_seeds,
-                     **mean_cells(g, baseline, with_spread)})
+        rows.append(
+            {"retriever": r, "variant": v, "seeds": n_seeds, **mean_cells(g, baseline, with_spread)}
+        )
     lines += [markdown_table(pd.DataFrame(rows)), "", f"## Each seed: Δ held-in vs {baseline}", ""]
     d = seeds[(seeds["task"] == "mean_held_in") & (seeds["metric"] == delta)]
     if len(d):
-        d = d.assign(cell=[_cell(a, b, c, True) for a, b, c in
-                           zip(d["value"], d["ci_low"], d["ci_high"], strict=True)])
-        wide = d.pivot_table(index=["retriever", "variant"], columns="seed", values="cell",
-                             aggfunc="first", sort=False).reset_index()
+        d = d.assign(
+            cell=[
+                _cell(a, b, c, True)
+                for a, b, c in zip(d["value"], d["ci_low"], d["ci_high"], strict=True)
+            ]
+        )
+        wide = d.pivot_table(
+            index=["retriever", "variant"],
+            columns="seed",
+            values="cell",
+            aggfunc="first",
+            sort=False,
+        ).reset_index()
         wide = wide.fillna("–")  # a retriever not evaluated in that seed
         wide.columns = [c if isinstance(c, str) else f"seed {c}" for c in wide.columns]
-        excl = d.groupby(["retriever", "variant"], sort=False)["ci_low"].apply(
-            lambda s: "yes" if bool(np.all(s > 0)) else "no").reset_index(drop=True)
+        excl = (
+            d.groupby(["retriever", "variant"], sort=False)["ci_low"]
+            .apply(lambda s: "yes" if bool(np.all(s > 0)) else "no")
+            .reset_index(drop=True)
+        )
         wide["CI > 0 in every seed"] = excl.to_numpy()
         lines.append(markdown_table(wide))
     return "\n".join(lines) + "\n"
@@ -138,8 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="llmr seeds", description=__doc__.split("\n")[0])
     p.add_argument("run_dirs", nargs="+", help="run folders (each with results/eval/...)")
     p.add_argument("--out", required=True, help="output folder for seeds.csv / seeds.md")
-    p.add_argument("--tasks", default=None,
-                   help="tasks table (default: results/data/tasks.parquet of the first run)")
+    p.add_argument(
+        "--tasks",
+        default=None,
+        help="tasks table (default: results/data/tasks.parquet of the first run)",
+    )
     p.add_argument("--baseline", default="bm25", help="retriever the deltas are paired with")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
     args = p.parse_args(argv)

@@ -30,8 +30,12 @@ def run(func: Callable[..., Any], log_path: str | None = None, **kwargs: Any) ->
     )
     log = logging.getLogger("llmr.stage")
     with stack:
-        log.info("%s.%s(%s)", func.__module__, func.__name__,
-                 ", ".join(f"{k}={v!r}" for k, v in kwargs.items()))
+        log.info(
+            "%s.%s(%s)",
+            func.__module__,
+            func.__name__,
+            ", ".join(f"{k}={v!r}" for k, v in kwargs.items()),
+        )
         t0 = time.perf_counter()
         try:
             result = func(**kwargs)

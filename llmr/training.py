@@ -53,27 +53,35 @@ class TrainConfig:
     grad_accum: int = field(default=1, metadata={"help": "minimum micro-batches per step"})
     token_budget: int = field(
         default=16384,
-        metadata={"help": "max padded tokens per micro-batch (groups x group size x max "
-                  "length); more micro-batches are accumulated to stay under it"},
+        metadata={
+            "help": "max padded tokens per micro-batch (groups x group size x max "
+            "length); more micro-batches are accumulated to stay under it"
+        },
     )
     seed: int = field(default=42, metadata={"help": "seed of the model head and the groups"})
     save_steps: int = field(default=500, metadata={"help": "checkpoint every N steps"})
     attention_budget: int | None = field(
         default=2_000_000,
-        metadata={"help": "max rows x L x L of one forward pass (attention scores per head and "
-                  "layer); a longer micro-batch runs in row chunks under activation "
-                  "checkpointing, so memory stays bounded on long inputs (None: never chunk)"},
+        metadata={
+            "help": "max rows x L x L of one forward pass (attention scores per head and "
+            "layer); a longer micro-batch runs in row chunks under activation "
+            "checkpointing, so memory stays bounded on long inputs (None: never chunk)"
+        },
     )
     gradient_checkpointing: bool = field(
         default=False,
-        metadata={"help": "recompute activations in the backward pass: about a third more "
-                  "compute, far less memory (CPU attention with dropout keeps B x heads x L x L "
-                  "probabilities per layer)"},
+        metadata={
+            "help": "recompute activations in the backward pass: about a third more "
+            "compute, far less memory (CPU attention with dropout keeps B x heads x L x L "
+            "probabilities per layer)"
+        },
     )
     fast_kernels: bool = field(
         default=True,
-        metadata={"help": "CPU: llmr's dropout and chunked attention kernels and malloc reuse "
-                  "(llmr.kernels), fused AdamW; the same loss as torch's kernels (False)"},
+        metadata={
+            "help": "CPU: llmr's dropout and chunked attention kernels and malloc reuse "
+            "(llmr.kernels), fused AdamW; the same loss as torch's kernels (False)"
+        },
     )
     resume: bool = field(default=True, metadata={"help": "resume from matching checkpoints"})
 
@@ -127,8 +135,14 @@ class GroupTrainer(Trainer):
 
     loss_is_scaled_for_ga = False  # our loss is a per-micro-batch mean
 
-    def __init__(self, *args, loss_fn: Callable[[torch.nn.Module, dict], LossOutput],
-                 attention_budget: int | None = None, fast_kernels: bool = False, **kw):
+    def __init__(
+        self,
+        *args,
+        loss_fn: Callable[[torch.nn.Module, dict], LossOutput],
+        attention_budget: int | None = None,
+        fast_kernels: bool = False,
+        **kw,
+    ):
         super().__init__(*args, **kw)
         self.loss_fn, self.attention_budget = loss_fn, attention_budget
         # llmr.kernels on the CPU, and length-sorted row chunks (BoundedForward.sort_rows)
@@ -234,8 +248,14 @@ class BoundedForward:
         outs = []
         for idx in parts:
             cut = int(mask[idx].sum(1).max())
-            outs.append(self._bounded({k: (v[idx, :cut] if v.dim() == 2 and v.shape == mask.shape
-                                           else v[idx]) for k, v in tensors.items()}))
+            outs.append(
+                self._bounded(
+                    {
+                        k: (v[idx, :cut] if v.dim() == 2 and v.shape == mask.shape else v[idx])
+                        for k, v in tensors.items()
+                    }
+                )
+            )
         inverse = torch.empty_like(torch.cat(parts))
         inverse[torch.cat(parts)] = torch.arange(n)
         merged = {}
@@ -291,8 +311,12 @@ def micro_batching(cfg: TrainConfig, group_size: int, max_length: int) -> tuple[
     world = world_size()
     per_device = max(1, cfg.batch_size // world)
     if cfg.batch_size % world:
-        log.warning("batch_size %d is not a multiple of %d processes: %d groups per step",
-                    cfg.batch_size, world, per_device * world)
+        log.warning(
+            "batch_size %d is not a multiple of %d processes: %d groups per step",
+            cfg.batch_size,
+            world,
+            per_device * world,
+        )
     fit = max(1, cfg.token_budget // max(1, group_size * max_length))
     accum = max(cfg.grad_accum, math.ceil(per_device / fit))
     while per_device % accum:
@@ -300,8 +324,9 @@ def micro_batching(cfg: TrainConfig, group_size: int, max_length: int) -> tuple[
     return per_device // accum, accum
 
 
-def make_training_args(ckpt_dir: str, cfg: TrainConfig, micro: int, accum: int
-                       ) -> TrainingArguments:
+def make_training_args(
+    ckpt_dir: str, cfg: TrainConfig, micro: int, accum: int
+) -> TrainingArguments:
     """TrainingArguments: bf16/fp16 where ``autocast_dtype`` says so, CPU when no CUDA,
     checkpoints every ``save_steps`` into ``ckpt_dir`` (2 kept), activation checkpointing
     when ``cfg.gradient_checkpointing`` (CPU or GPU)."""
@@ -387,9 +412,14 @@ class ProgressLog(TrainerCallback):
             self.last = now
             rate = (now - self.t0) / max(1, state.global_step)
             losses = [e["loss"] for e in state.log_history if "loss" in e]
-            log.info("step %d/%d, loss %s, %.2f s/step, ETA %.0f s", state.global_step,
-                     state.max_steps, f"{losses[-1]:.4f}" if losses else "-", rate,
-                     rate * (state.max_steps - state.global_step))
+            log.info(
+                "step %d/%d, loss %s, %.2f s/step, ETA %.0f s",
+                state.global_step,
+                state.max_steps,
+                f"{losses[-1]:.4f}" if losses else "-",
+                rate,
+                rate * (state.max_steps - state.global_step),
+            )
 
 
 @dataclass
@@ -402,8 +432,9 @@ class ScoredGroups:
     counts: dict[str, int]
 
 
-def load_groups(files: list[str], passages: str, tasks: str, heldback_fraction: float,
-                reward_filters: bool) -> ScoredGroups:
+def load_groups(
+    files: list[str], passages: str, tasks: str, heldback_fraction: float, reward_filters: bool
+) -> ScoredGroups:
     """The pool and the filtered train / held-back queries of score files; ValueError
     naming files and per-reason drop counts when no training query is left."""
     pool = PassagePool.load(passages)
@@ -479,12 +510,24 @@ def fit_groups(
     """
     t0 = time.time()
     micro, accum = micro_batching(cfg, spec.size, task.max_length)
-    log.info("groups of %d, %d groups per micro-batch x %d micro-batches per step "
-             "(token budget %d)", spec.size, micro, accum, cfg.token_budget)
+    log.info(
+        "groups of %d, %d groups per micro-batch x %d micro-batches per step (token budget %d)",
+        spec.size,
+        micro,
+        accum,
+        cfg.token_budget,
+    )
 
     def sampler(q: ScoredQueries) -> GroupSampler:
-        return GroupSampler(q, data.pool, spec.n_negatives, spec.pos_top, spec.neg_bottom,
-                            spec.drop_same_label, cfg.seed)
+        return GroupSampler(
+            q,
+            data.pool,
+            spec.n_negatives,
+            spec.pos_top,
+            spec.neg_bottom,
+            spec.drop_same_label,
+            cfg.seed,
+        )
 
     ckpt = out_dir.rstrip("/") + ".ckpt"
     last = prepare_checkpoints(ckpt, fingerprint, cfg.resume)
@@ -516,8 +559,9 @@ def fit_groups(
     hb = (float("nan"), float("nan"), 0)
     if len(data.heldback):
         hb_ds = GroupDataset(sampler(data.heldback), len(data.heldback))
-        hb = group_accuracy(score_groups(task.make_collator(data.heldback)), hb_ds,
-                            EVAL_GROUPS, micro)
+        hb = group_accuracy(
+            score_groups(task.make_collator(data.heldback)), hb_ds, EVAL_GROUPS, micro
+        )
     trainer.restore_kernels()  # the saved model loads anywhere, without llmr's kernels
     save_model_atomically(model, tokenizer, out_dir)
     steps_done = int(trainer.state.global_step)

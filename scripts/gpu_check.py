@@ -37,8 +37,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 # Nominal dense bf16 tensor-core peaks (TFLOP/s, no sparsity), by device-name substring.
-BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0,
-                    "H100": 756.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0, "L4": 121.0}
+BF16_PEAK_TFLOPS = {
+    "H200": 989.0,
+    "H100 SXM": 989.0,
+    "H100 NVL": 835.0,
+    "H100 PCIe": 756.0,
+    "H100": 756.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "A10G": 70.0,
+    "L4": 121.0,
+}
 
 
 def nominal_peak(name: str) -> float | None:
@@ -71,14 +80,22 @@ def check_scoring(device: str, n_seqs: int = 512, length: int = 512) -> dict:
 
     from llmr.lm import score_sequences
 
-    cfg = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536,
-                      num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
-                      max_position_embeddings=2048, tie_word_embeddings=True)
+    cfg = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+    )
     model = LlamaForCausalLM(cfg).to(device=device, dtype=torch.bfloat16).eval()
     tok = SimpleNamespace(pad_token_id=0, eos_token_id=0)
     g = torch.Generator().manual_seed(0)
-    seqs = [torch.randint(1, cfg.vocab_size, (length,), generator=g).tolist()
-            for _ in range(n_seqs)]
+    seqs = [
+        torch.randint(1, cfg.vocab_size, (length,), generator=g).tolist() for _ in range(n_seqs)
+    ]
     n_scored = [8] * n_seqs
     score_sequences(model, tok, seqs[:16], n_scored[:16])  # warm-up
     torch.cuda.synchronize()
@@ -87,14 +104,20 @@ def check_scoring(device: str, n_seqs: int = 512, length: int = 512) -> dict:
     torch.cuda.synchronize()
     dt = time.perf_counter() - t0
     tokens = n_seqs * length
-    params = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
+    params = (
+        sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
+    )
     flops = 2 * params * tokens  # forward matmuls; attention and the scored head rows excluded
     name = torch.cuda.get_device_name()
     peak = nominal_peak(name)
     measured = measured_matmul_peak(device)
     return {
-        "device": name, "tokens": tokens, "seconds": dt, "tokens_per_s": tokens / dt,
-        "tflops": flops / dt / 1e12, "nominal_bf16_peak_tflops": peak and peak / 1e12,
+        "device": name,
+        "tokens": tokens,
+        "seconds": dt,
+        "tokens_per_s": tokens / dt,
+        "tflops": flops / dt / 1e12,
+        "nominal_bf16_peak_tflops": peak and peak / 1e12,
         "fraction_of_nominal_peak": peak and flops / dt / peak,
         "measured_bf16_matmul_tflops": measured / 1e12,
         "fraction_of_measured_matmul": flops / dt / measured,
@@ -128,29 +151,55 @@ def check_paper_shapes(device: str, shrink: int = 1) -> dict:
     k = shrink
     out: dict = {"device": torch.cuda.get_device_name() if device == "cuda" else device}
     g = torch.Generator().manual_seed(0)
-    llama = LlamaConfig(vocab_size=32000, hidden_size=4096 // k, intermediate_size=11008 // k,
-                        num_hidden_layers=32 // k, num_attention_heads=32 // k,
-                        num_key_value_heads=32 // k, max_position_embeddings=2048)
+    llama = LlamaConfig(
+        vocab_size=32000,
+        hidden_size=4096 // k,
+        intermediate_size=11008 // k,
+        num_hidden_layers=32 // k,
+        num_attention_heads=32 // k,
+        num_key_value_heads=32 // k,
+        max_position_embeddings=2048,
+    )
     with torch.device(device):
         model = LlamaForCausalLM._from_config(llama, dtype=torch.bfloat16).eval()
     params = sum(p.numel() for p in model.parameters()) - 2 * llama.vocab_size * llama.hidden_size
     out["llama_non_embedding_params"] = params
     tok = SimpleNamespace(pad_token_id=0, eos_token_id=0)
-    for name, n, length, scored in (("llama7b_pairs_200", 512 // k, 200, 8),
-                                    ("llama7b_prompts_900", 128 // k, 900, 4)):
+    for name, n, length, scored in (
+        ("llama7b_pairs_200", 512 // k, 200, 8),
+        ("llama7b_prompts_900", 128 // k, 900, 4),
+    ):
         seqs = [torch.randint(1, 32000, (length,), generator=g).tolist() for _ in range(n)]
-        dt = _timed(lambda seqs=seqs, n=n, scored=scored, model=model: score_sequences(
-            model, tok, seqs, [scored] * n, token_budget=65536), reps=1, device=device)
-        out[name] = {"sequences_per_s": n / dt, "tokens_per_s": n * length / dt,
-                     "tflops": 2 * params * n * length / dt / 1e12}
+        dt = _timed(
+            lambda seqs=seqs, n=n, scored=scored, model=model: score_sequences(
+                model, tok, seqs, [scored] * n, token_budget=65536
+            ),
+            reps=1,
+            device=device,
+        )
+        out[name] = {
+            "sequences_per_s": n / dt,
+            "tokens_per_s": n * length / dt,
+            "tflops": 2 * params * n * length / dt / 1e12,
+        }
     del model
     cuda = device == "cuda"
     if cuda:
         torch.cuda.empty_cache()
-    shapes = {"bert_base": dict(hidden_size=768 // k, num_hidden_layers=12 // k,
-                                num_attention_heads=12 // k, intermediate_size=3072 // k),
-              "minilm_l6": dict(hidden_size=384 // k, num_hidden_layers=6 // k,
-                                num_attention_heads=12 // k, intermediate_size=1536 // k)}
+    shapes = {
+        "bert_base": dict(
+            hidden_size=768 // k,
+            num_hidden_layers=12 // k,
+            num_attention_heads=12 // k,
+            intermediate_size=3072 // k,
+        ),
+        "minilm_l6": dict(
+            hidden_size=384 // k,
+            num_hidden_layers=6 // k,
+            num_attention_heads=12 // k,
+            intermediate_size=1536 // k,
+        ),
+    }
     batch = 256 // k
     for name, shape in shapes.items():
         with torch.device(device):
@@ -172,9 +221,11 @@ def check_paper_shapes(device: str, shrink: int = 1) -> dict:
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         t_train, t_inf = _timed(train_step, 5, device), _timed(infer, 5, device)
-        out[name] = {"train_sequences_per_s_256tok": batch / t_train,
-                     "infer_sequences_per_s_256tok": batch / t_inf,
-                     "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None}
+        out[name] = {
+            "train_sequences_per_s_256tok": batch / t_train,
+            "infer_sequences_per_s_256tok": batch / t_inf,
+            "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+        }
         del enc, opt
         if cuda:
             torch.cuda.empty_cache()
@@ -187,15 +238,19 @@ def check_eval(device: str, work: Path) -> dict:
 
     from helpers.tiny import make_tiny_causal_lm
 
-    model, tok = load_causal_lm(str(make_tiny_causal_lm(work / "lm")), device=device,
-                                dtype=torch.bfloat16)
+    model, tok = load_causal_lm(
+        str(make_tiny_causal_lm(work / "lm")), device=device, dtype=torch.bfloat16
+    )
     prompts = ["The apple was great today.\ngood\n\nThe river was poor today.\n"] * 3
     opts = score_options(model, tok, prompts, [["good", "bad"]] * 3)
     labels = constrained_decode(model, tok, prompts, ["good", "bad"])
     texts = greedy_generate(model, tok, prompts, max_new_tokens=8)
-    return {"options_finite": all(bool((o == o).all()) for o in opts),
-            "labels": labels, "labels_valid": all(x in ("good", "bad") for x in labels),
-            "generated": texts}
+    return {
+        "options_finite": all(bool((o == o).all()) for o in opts),
+        "labels": labels,
+        "labels_valid": all(x in ("good", "bad") for x in labels),
+        "generated": texts,
+    }
 
 
 def check_training(work: Path) -> dict:
@@ -207,18 +262,46 @@ def check_training(work: Path) -> dict:
 
     suite = write_tiny_suite(work / "suite")
     data = {k: str(work / f"{k}.parquet") for k in ("train", "test", "passages", "tasks")}
-    prepare(source="released", source_dir=str(suite), tasks=["cls_sent", "mc_pick", "gen_echo"],
-            held_out=["gen_echo"], seed=0, max_train_per_task=None, max_test_per_task=None,
-            test_fraction=0.25, task_types={}, out_train=data["train"], out_test=data["test"],
-            out_passages=data["passages"], out_tasks=data["tasks"])
+    prepare(
+        source="released",
+        source_dir=str(suite),
+        tasks=["cls_sent", "mc_pick", "gen_echo"],
+        held_out=["gen_echo"],
+        seed=0,
+        max_train_per_task=None,
+        max_test_per_task=None,
+        test_fraction=0.25,
+        task_types={},
+        out_train=data["train"],
+        out_test=data["test"],
+        out_passages=data["passages"],
+        out_tasks=data["tasks"],
+    )
     scores = str(work / "scores.parquet")
     synthetic_scores(data["train"], data["passages"], data["tasks"], scores)
     enc = str(make_tiny_encoder(work / "enc"))
     steps = dict(steps=6, batch_size=8, max_length=64, save_steps=3)
-    rm = reward.train_reward([scores], data["passages"], data["tasks"], enc, str(work / "rm"),
-                             str(work / "rm.json"), n_negatives=3, lr=1e-3, **steps)
-    rt = distill.train_retriever([scores], data["passages"], data["tasks"], enc,
-                                 str(work / "rt"), str(work / "rt.json"), lr=1e-3, **steps)
+    rm = reward.train_reward(
+        [scores],
+        data["passages"],
+        data["tasks"],
+        enc,
+        str(work / "rm"),
+        str(work / "rm.json"),
+        n_negatives=3,
+        lr=1e-3,
+        **steps,
+    )
+    rt = distill.train_retriever(
+        [scores],
+        data["passages"],
+        data["tasks"],
+        enc,
+        str(work / "rt"),
+        str(work / "rt.json"),
+        lr=1e-3,
+        **steps,
+    )
     return {"reward": rm, "retriever": rt}
 
 
@@ -247,9 +330,15 @@ def check_distributed(device: str) -> dict:
         part = slice(r * b, (r + 1) * b)
         full_rows.append(_rows_loss(q_all, p_all, part, t))
     local = contrastive_loss(q_all[rows], p_all[rows], t).item()
-    out = {"rank": rank, "world": world, "backend": backend, "loss": loss.item(),
-           "expected": full_rows[rank], "local_only": local,
-           "grad_finite": bool(torch.isfinite(q.grad).all())}
+    out = {
+        "rank": rank,
+        "world": world,
+        "backend": backend,
+        "loss": loss.item(),
+        "expected": full_rows[rank],
+        "local_only": local,
+        "grad_finite": bool(torch.isfinite(q.grad).all()),
+    }
     out["matches_full_batch"] = abs(out["loss"] - out["expected"]) < 1e-4
     out["negatives_change_loss"] = abs(out["loss"] - local) > 1e-3
     return out
@@ -265,9 +354,18 @@ def _rows_loss(q_all: torch.Tensor, p_all: torch.Tensor, part: slice, t: float) 
     idx = torch.arange(n)[part]
     own = F.one_hot(idx, n).bool()
     neg = torch.finfo(torch.float32).min
-    logits = torch.cat([q_all[idx] @ P.T, (pos[idx] @ q_all.T).masked_fill(own, neg),
-                        (q_all[idx] @ q_all.T).masked_fill(own, neg),
-                        (pos[idx] @ all_pos.T).masked_fill(own, neg)], 1) / t
+    logits = (
+        torch.cat(
+            [
+                q_all[idx] @ P.T,
+                (pos[idx] @ q_all.T).masked_fill(own, neg),
+                (q_all[idx] @ q_all.T).masked_fill(own, neg),
+                (pos[idx] @ all_pos.T).masked_fill(own, neg),
+            ],
+            1,
+        )
+        / t
+    )
     return F.cross_entropy(logits, idx * g).item()
 
 
@@ -275,10 +373,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", default=None, help="write the results here (per rank: .rankN)")
     ap.add_argument("--device", default=None, help="cuda (default when available) or cpu")
-    ap.add_argument("--distributed", action="store_true",
-                    help="run check 4 only (start with torchrun --nproc_per_node 2)")
-    ap.add_argument("--paper-shapes", action="store_true",
-                    help="run check 5 only (throughput at the paper's model shapes)")
+    ap.add_argument(
+        "--distributed",
+        action="store_true",
+        help="run check 4 only (start with torchrun --nproc_per_node 2)",
+    )
+    ap.add_argument(
+        "--paper-shapes",
+        action="store_true",
+        help="run check 5 only (throughput at the paper's model shapes)",
+    )
     args = ap.parse_args(argv)
     device = args.device or ("cuda" if torch.cuda.is_available() else None)
     if device is None:
@@ -299,10 +403,16 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            result = {"scoring": check_scoring(device), "eval": check_eval(device, work),
-                      "training": check_training(work)}
-        ok = result["scoring"]["finite"] and result["eval"]["labels_valid"] \
+            result = {
+                "scoring": check_scoring(device),
+                "eval": check_eval(device, work),
+                "training": check_training(work),
+            }
+        ok = (
+            result["scoring"]["finite"]
+            and result["eval"]["labels_valid"]
             and result["eval"]["options_finite"]
+        )
     result["ok"] = bool(ok)
     text = json.dumps(result, indent=1, default=str)
     print(text)

@@ -46,8 +46,11 @@ def retriever_params(config: dict, training_seed: int, steps: int | None) -> dic
     p["seed"] = p["seed"] + training_seed
     p["heldback_fraction"] = config["heldback_fraction"]
     m = config["models"]
-    p |= {"pooling": m["pooling"], "query_prefix": m["query_prefix"],
-          "passage_prefix": m["passage_prefix"]}
+    p |= {
+        "pooling": m["pooling"],
+        "query_prefix": m["query_prefix"],
+        "passage_prefix": m["passage_prefix"],
+    }
     if steps is not None:
         p["steps"] = steps
     return p
@@ -61,9 +64,16 @@ def search_candidates(model_dir: str, data: Path, out_dir: Path, topk: int, hp: 
     p_emb = encode(model, tok, pool["contents"].tolist(), hp["passage_prefix"], hp["pooling"])
     q_emb = encode(model, tok, queries["query"].tolist(), hp["query_prefix"], hp["pooling"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    run_search(queries, pool, lambda rows, k: topk_rows(q_emb[rows] @ p_emb.T, k), topk,
-               True, str(out_dir / "candidates.parquet"), str(out_dir / "candidates.trec"),
-               run_name="llmr-dense-flat")
+    run_search(
+        queries,
+        pool,
+        lambda rows, k: topk_rows(q_emb[rows] @ p_emb.T, k),
+        topk,
+        True,
+        str(out_dir / "candidates.parquet"),
+        str(out_dir / "candidates.trec"),
+        run_name="llmr-dense-flat",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,8 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", required=True)
     ap.add_argument("--data", required=True, help="folder with passages/tasks/test_eval.parquet")
     ap.add_argument("--init", required=True, help="the encoder the retrievers start from")
-    ap.add_argument("--job", action="append", required=True, metavar="NAME=TEACHER[,TEACHER]",
-                    help="a retriever name and the score file(s) it distils from")
+    ap.add_argument(
+        "--job",
+        action="append",
+        required=True,
+        metavar="NAME=TEACHER[,TEACHER]",
+        help="a retriever name and the score file(s) it distils from",
+    )
     ap.add_argument("--training-seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=None, help="override retriever.steps")
     ap.add_argument("--out", required=True)
@@ -84,16 +99,29 @@ def main(argv: list[str] | None = None) -> int:
     for job in args.job:
         name, teachers = job.split("=", 1)
         t0 = time.perf_counter()
-        metrics = train_retriever(teachers.split(","), str(data / "passages.parquet"),
-                                  str(data / "tasks.parquet"), args.init,
-                                  str(out / "models" / name), str(out / f"{name}.metrics.json"),
-                                  **hp)
+        metrics = train_retriever(
+            teachers.split(","),
+            str(data / "passages.parquet"),
+            str(data / "tasks.parquet"),
+            args.init,
+            str(out / "models" / name),
+            str(out / f"{name}.metrics.json"),
+            **hp,
+        )
         search_candidates(str(out / "models" / name), data, out / "eval" / name, topk, hp)
-        print(json.dumps({"job": name, "steps": hp["steps"], "seed": hp["seed"],
-                          "seconds": round(time.perf_counter() - t0, 1),
-                          "heldback_acc1": metrics.get("heldback_acc1"),
-                          "loss_last": metrics["loss_curve"][-1] if metrics.get("loss_curve")
-                          else None}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "job": name,
+                    "steps": hp["steps"],
+                    "seed": hp["seed"],
+                    "seconds": round(time.perf_counter() - t0, 1),
+                    "heldback_acc1": metrics.get("heldback_acc1"),
+                    "loss_last": metrics["loss_curve"][-1] if metrics.get("loss_curve") else None,
+                }
+            ),
+            flush=True,
+        )
     return 0
 
 

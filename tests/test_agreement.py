@@ -55,30 +55,40 @@ def test_agreement_csv(tiny_data, tiny_encoder, tmp_path):
     assert bm25["spearman"] == pytest.approx(1.0) and bm25["ndcg@3"] == pytest.approx(1.0)
     assert bm25["top1"] == pytest.approx(1.0)
     per_task = df[(df.task != "all") & (df.scorer == "bm25") & (df.metric == "top1")]
-    assert per_task["n"].sum() == every[(every.scorer == "bm25")
-                                        & (every.metric == "top1")]["n"].iat[0]
+    assert (
+        per_task["n"].sum()
+        == every[(every.scorer == "bm25") & (every.metric == "top1")]["n"].iat[0]
+    )
 
 
 def test_label_share_by_hand(tmp_path, capsys):
     from llmr.agreement import label_share, label_share_main
 
-    passages = pd.DataFrame({
-        "id": ["a1", "a2", "a3", "b1", "c1"],
-        "contents": ["q\nyes", "q\nno", "q\nyes", "q\nyes", "x\nB"],
-        "task_name": ["A", "A", "A", "B", "C"],
-    })
-    tasks = pd.DataFrame({"task_name": ["A", "B", "C"],
-                          "task_type": ["classification", "classification", "multiple_choice"]})
-    ranked = pd.DataFrame({
-        "query_id": ["A-1", "A-2", "C-1"],
-        "task_name": ["A", "A", "C"],
-        "answers": [["yes"], ["no"], ["A"]],
-        "options": [[], [], ["x", "y"]],
-        # top 2 = a1 (yes, match), b1 (other task: no match) -> 0.5
-        # top 2 = a2 (no, match), a3 (yes) -> 0.5; ties keep candidate order
-        "doc_ids": [["a2", "a1", "b1"], ["a2", "a3", "a1"], ["c1"]],
-        "doc_scores": [[0.0, 2.0, 1.0], [1.0, 1.0, 1.0], [1.0]],
-    })
+    passages = pd.DataFrame(
+        {
+            "id": ["a1", "a2", "a3", "b1", "c1"],
+            "contents": ["q\nyes", "q\nno", "q\nyes", "q\nyes", "x\nB"],
+            "task_name": ["A", "A", "A", "B", "C"],
+        }
+    )
+    tasks = pd.DataFrame(
+        {
+            "task_name": ["A", "B", "C"],
+            "task_type": ["classification", "classification", "multiple_choice"],
+        }
+    )
+    ranked = pd.DataFrame(
+        {
+            "query_id": ["A-1", "A-2", "C-1"],
+            "task_name": ["A", "A", "C"],
+            "answers": [["yes"], ["no"], ["A"]],
+            "options": [[], [], ["x", "y"]],
+            # top 2 = a1 (yes, match), b1 (other task: no match) -> 0.5
+            # top 2 = a2 (no, match), a3 (yes) -> 0.5; ties keep candidate order
+            "doc_ids": [["a2", "a1", "b1"], ["a2", "a3", "a1"], ["c1"]],
+            "doc_scores": [[0.0, 2.0, 1.0], [1.0, 1.0, 1.0], [1.0]],
+        }
+    )
     share = label_share(ranked, passages, tasks, k=2)
     assert share["A"] == pytest.approx(0.5) and share["all"] == pytest.approx(0.5)
     assert "C" not in share  # not a classification task
@@ -86,8 +96,20 @@ def test_label_share_by_hand(tmp_path, capsys):
     assert label_share(ranked, passages, tasks, k=1)["A"] == pytest.approx(1.0)
     for name, df in (("p", passages), ("t", tasks), ("r", ranked)):
         df.to_parquet(tmp_path / f"{name}.parquet")
-    assert label_share_main([f"x={tmp_path / 'r.parquet'}", "--k", "1",
-                             "--passages", str(tmp_path / "p.parquet"),
-                             "--tasks", str(tmp_path / "t.parquet"),
-                             "--without-queries-of", str(tmp_path / "r.parquet")]) == 0
+    assert (
+        label_share_main(
+            [
+                f"x={tmp_path / 'r.parquet'}",
+                "--k",
+                "1",
+                "--passages",
+                str(tmp_path / "p.parquet"),
+                "--tasks",
+                str(tmp_path / "t.parquet"),
+                "--without-queries-of",
+                str(tmp_path / "r.parquet"),
+            ]
+        )
+        == 0
+    )
     assert "| all | – |" in capsys.readouterr().out  # every query excluded

@@ -31,9 +31,19 @@ def _summary(path, names):
     rows = []
     for i, name in enumerate(names):
         for variant in ("task_filter", "no_filter"):
-            rows.append({"retriever": name, "variant": variant, "task": "mean_all",
-                         "category": "mean", "metric": "score", "value": 40.0 + i, "n": 8,
-                         "ci_low": float("nan"), "ci_high": 50.0})
+            rows.append(
+                {
+                    "retriever": name,
+                    "variant": variant,
+                    "task": "mean_all",
+                    "category": "mean",
+                    "metric": "score",
+                    "value": 40.0 + i,
+                    "n": 8,
+                    "ci_low": float("nan"),
+                    "ci_high": 50.0,
+                }
+            )
     pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)).to_csv(path, index=False)
     return str(path)
 
@@ -56,29 +66,61 @@ def built(tmp_path_factory, tiny_encoder, tiny_data):
         cands = str(root / f"{name}_candidates.parquet")
         if name == "bm25":
             bm25.build_index(passages=d["passages"], out_dir=str(idx))
-            bm25.search(index_dir=str(idx), passages=d["passages"], queries=d["test"],
-                        out=cands, topk=K * FACTOR)
+            bm25.search(
+                index_dir=str(idx),
+                passages=d["passages"],
+                queries=d["test"],
+                out=cands,
+                topk=K * FACTOR,
+            )
         else:
-            index.build_index(encoder=str(enc), passages=d["passages"], out_dir=str(idx),
-                              passage_prefix=PASSAGE_PREFIX)
-            index.search(index_dir=str(idx), encoder=str(enc), passages=d["passages"],
-                         queries=d["test"], out=cands, topk=K * FACTOR,
-                         query_prefix=QUERY_PREFIX)
+            index.build_index(
+                encoder=str(enc),
+                passages=d["passages"],
+                out_dir=str(idx),
+                passage_prefix=PASSAGE_PREFIX,
+            )
+            index.search(
+                index_dir=str(idx),
+                encoder=str(enc),
+                passages=d["passages"],
+                queries=d["test"],
+                out=cands,
+                topk=K * FACTOR,
+                query_prefix=QUERY_PREFIX,
+            )
         for variant in ("task_filter", "no_filter"):
-            build_prompts(test=d["test"], passages=d["passages"], tasks=d["tasks"],
-                          out=str(root / f"{name}_{variant}.parquet"), method="retrieved",
-                          candidates=cands, k=K, variant=variant, n_retrieve_factor=FACTOR)
+            build_prompts(
+                test=d["test"],
+                passages=d["passages"],
+                tasks=d["tasks"],
+                out=str(root / f"{name}_{variant}.parquet"),
+                method="retrieved",
+                candidates=cands,
+                k=K,
+                variant=variant,
+                n_retrieve_factor=FACTOR,
+            )
         export_retriever(
-            out_dir=str(root / "export" / name), name=name, index=str(idx),
-            passages=d["passages"], tasks=d["tasks"],
-            encoder=None if name == "bm25" else str(enc), summary=summary,
+            out_dir=str(root / "export" / name),
+            name=name,
+            index=str(idx),
+            passages=d["passages"],
+            tasks=d["tasks"],
+            encoder=None if name == "bm25" else str(enc),
+            summary=summary,
             query_prefix=QUERY_PREFIX if name != "bm25" else "",
             passage_prefix=PASSAGE_PREFIX if name != "bm25" else "",
-            k=K, n_retrieve_factor=FACTOR, config_fingerprint="cfg123", code_fingerprint="code45",
+            k=K,
+            n_retrieve_factor=FACTOR,
+            config_fingerprint="cfg123",
+            code_fingerprint="code45",
         )
-        out[name] = {"candidates": read_parquet(cands), "export": root / "export" / name,
-                     **{v: read_parquet(root / f"{name}_{v}.parquet")
-                        for v in ("task_filter", "no_filter")}}
+        out[name] = {
+            "candidates": read_parquet(cands),
+            "export": root / "export" / name,
+            **{v: read_parquet(root / f"{name}_{v}.parquet") for v in ("task_filter", "no_filter")},
+        }
         shutil.rmtree(idx)
     shutil.rmtree(enc)
     return out
@@ -118,8 +160,19 @@ def test_fresh_process_matches_pipeline_topk_and_prompts(built, tiny_data, tmp_p
         paths[name] = str(tmp_path / f"moved_{name}")
         shutil.copytree(built[name]["export"], paths[name])
     proc = subprocess.run(
-        [sys.executable, "-c", FRESH, str(K), json.dumps(queries), json.dumps(tasks), *paths.values()],
-        capture_output=True, text=True, cwd=tmp_path, check=True,
+        [
+            sys.executable,
+            "-c",
+            FRESH,
+            str(K),
+            json.dumps(queries),
+            json.dumps(tasks),
+            *paths.values(),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
     )
     got = json.loads(proc.stdout)
     for name, path in paths.items():
@@ -141,9 +194,12 @@ def test_plain_query_keeps_its_own_demonstration(dense, tiny_data):
     """Self-exclusion needs the answer: a record leaves its own passage out, a string does not."""
     test = read_parquet(tiny_data["test"])
     pool_text = set(dense.pool["contents"])
-    rec = next(r for r in test.to_dict("records")
-               if f"{r['query']}\n{r['answers'][0]}" in pool_text)
-    own = set(dense.pool.loc[dense.pool["contents"] == f"{rec['query']}\n{rec['answers'][0]}", "id"])
+    rec = next(
+        r for r in test.to_dict("records") if f"{r['query']}\n{r['answers'][0]}" in pool_text
+    )
+    own = set(
+        dense.pool.loc[dense.pool["contents"] == f"{rec['query']}\n{rec['answers'][0]}", "id"]
+    )
     n = len(dense.pool)
     as_text = {d.id for d in dense.retrieve([rec["query"]], k=n)[0]}
     as_record = {d.id for d in dense.retrieve([rec], k=n)[0]}
@@ -155,14 +211,21 @@ def test_manifest_records_settings_and_metrics(built):
     m = read_manifest(built["llmr1"]["export"])
     assert m["format_version"] == FORMAT_VERSION and m["kind"] == "dense" and m["round"] == 1
     assert (m["query_prefix"], m["passage_prefix"], m["pooling"]) == (
-        QUERY_PREFIX, PASSAGE_PREFIX, "mean")
+        QUERY_PREFIX,
+        PASSAGE_PREFIX,
+        "mean",
+    )
     assert m["tasks"] == ["cls_sent", "mc_pick", "gen_echo"]
     assert m["held_out_tasks"] == ["gen_echo"]
     assert (m["config_fingerprint"], m["code_fingerprint"]) == ("cfg123", "code45")
     assert {r["retriever"] for r in m["metrics"]} == {"llmr1"} and len(m["metrics"]) == 2
     assert m["metrics"][0]["value"] == 41.0 and m["metrics"][0]["ci_low"] is None
-    assert {"passages.parquet", "index/index.faiss", "index/ids.json",
-            "encoder/config.json"} <= set(m["files"])
+    assert {
+        "passages.parquet",
+        "index/index.faiss",
+        "index/ids.json",
+        "encoder/config.json",
+    } <= set(m["files"])
     b = read_manifest(built["bm25"]["export"])
     assert b["kind"] == "bm25" and b["round"] is None and "index/ids.json" in b["files"]
     assert {r["value"] for r in b["metrics"]} == {40.0}
@@ -246,8 +309,13 @@ def test_query_errors(dense):
 def test_export_checks_index_settings(built, tiny_data, tiny_encoder, tmp_path):
     idx = tmp_path / "idx"
     index.build_index(encoder=tiny_encoder, passages=tiny_data["passages"], out_dir=str(idx))
-    common = dict(name="llmr2", index=str(idx), passages=tiny_data["passages"],
-                  tasks=tiny_data["tasks"], encoder=tiny_encoder)
+    common = dict(
+        name="llmr2",
+        index=str(idx),
+        passages=tiny_data["passages"],
+        tasks=tiny_data["tasks"],
+        encoder=tiny_encoder,
+    )
     with pytest.raises(ExportError, match="built with mean pooling, not cls"):
         export_retriever(out_dir=str(tmp_path / "e1"), pooling="cls", **common)
     with pytest.raises(ExportError, match="passage prefix"):
@@ -273,18 +341,25 @@ def test_cli_query_jsonl_and_prompt(built, dense, capsys):
     assert [r["query"] for r in recs] == [q, "another query"]
     expected = dense.retrieve([q, "another query"], k=2)
     assert [[d["id"] for d in r["demonstrations"]] for r in recs] == [
-        [d.id for d in ds] for ds in expected]
+        [d.id for d in ds] for ds in expected
+    ]
     assert recs[0]["prompt"] == dense.prompt(q, k=2)
-    assert main(["retrieve", path, "--query", q, "--k", "2", "--task", "mc_pick",
-                 "--format", "prompt"]) == 0
+    assert (
+        main(
+            ["retrieve", path, "--query", q, "--k", "2", "--task", "mc_pick", "--format", "prompt"]
+        )
+        == 0
+    )
     assert capsys.readouterr().out == dense.prompt(q, k=2, task="mc_pick")
 
 
 def test_cli_input_file_and_stdin(built, dense, tmp_path, capsys, monkeypatch):
     path = str(built["llmr1"]["export"])
     f = tmp_path / "q.jsonl"
-    f.write_text('{"query": "first one", "task": "cls_sent", "id": "a"}\n\nplain text query\n',
-                 encoding="utf-8")
+    f.write_text(
+        '{"query": "first one", "task": "cls_sent", "id": "a"}\n\nplain text query\n',
+        encoding="utf-8",
+    )
     assert main(["retrieve", path, "--input", str(f), "--task", "mc_pick"]) == 0
     recs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["id"], r["task"]) for r in recs] == [("a", "cls_sent"), ("1", "mc_pick")]
@@ -293,7 +368,8 @@ def test_cli_input_file_and_stdin(built, dense, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"q one\nq two\n")))
     assert main(["retrieve", path, "--format", "prompt", "--k", "1"]) == 0
     assert capsys.readouterr().out == dense.prompt("q one", k=1) + "---\n" + dense.prompt(
-        "q two", k=1)
+        "q two", k=1
+    )
 
 
 @pytest.mark.parametrize(
@@ -332,12 +408,36 @@ def test_bm25_export_without_shared_words(built):
 
 def test_bench_api(built, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["bench", "api", str(built["llmr1"]["export"]), "--queries", "8",
-                 "--single", "4", "--batch-size", "4", "--repeats", "1",
-                 "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "api",
+                str(built["llmr1"]["export"]),
+                "--queries",
+                "8",
+                "--single",
+                "4",
+                "--batch-size",
+                "4",
+                "--repeats",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = read_json(out)
-    for key in ("single_qps", "single_task_filter_qps", "single_prompt_qps", "batch_qps",
-                "batch_task_filter_qps", "batch_prompt_qps", "batch_search_only_qps"):
+    for key in (
+        "single_qps",
+        "single_task_filter_qps",
+        "single_prompt_qps",
+        "batch_qps",
+        "batch_task_filter_qps",
+        "batch_prompt_qps",
+        "batch_search_only_qps",
+    ):
         assert res[key] > 0, key
     assert (res["n_queries_batched"], res["n_queries_single"], res["k"]) == (8, 4, K)
     assert "single_qps" in capsys.readouterr().out

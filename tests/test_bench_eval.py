@@ -19,13 +19,37 @@ def test_workload_has_every_task_type(tiny_data):
 def test_bench_eval_main_tiny(tiny_lm, tiny_data, tmp_path):
     out = tmp_path / "e.json"
     data = str(Path(tiny_data["train"]).parent)
-    rc = main(["--per-task", "4", "--k", "2", "--json", str(out), "--model", tiny_lm,
-               "--data", data, "--batch-size", "3", "--token-budget", "256",
-               "--max-new-tokens", "6", "--precision", "fp32"])
+    rc = main(
+        [
+            "--per-task",
+            "4",
+            "--k",
+            "2",
+            "--json",
+            str(out),
+            "--model",
+            tiny_lm,
+            "--data",
+            data,
+            "--batch-size",
+            "3",
+            "--token-budget",
+            "256",
+            "--max-new-tokens",
+            "6",
+            "--precision",
+            "fp32",
+        ]
+    )
     assert rc == 0
     res = json.loads(out.read_text())
-    assert {"speedup", "fraction_of_bf16_peak", "llmr_prompts_per_s", "llmr_tokens_per_s",
-            "identical_predictions"} <= set(res)
+    assert {
+        "speedup",
+        "fraction_of_bf16_peak",
+        "llmr_prompts_per_s",
+        "llmr_tokens_per_s",
+        "identical_predictions",
+    } <= set(res)
     assert set(res["by_type"]) == {"classification", "multiple_choice", "generation"}
     assert res["identical_predictions"] is True and res["predictions_differing"] == 0
     assert res["prompts"] == sum(v["prompts"] for v in res["by_type"].values())

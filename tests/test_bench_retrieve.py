@@ -14,8 +14,10 @@ WORDS = "apple river cloud stone tiger violin pepper anchor falcon meadow harbor
 def _fake_bigbench(root, n=40):
     rng = np.random.default_rng(0)
     for task in ("fake_a", "fake_b"):
-        examples = [{"input": " ".join(rng.choice(WORDS, 5)), "target": str(rng.choice(WORDS))}
-                    for _ in range(n)]
+        examples = [
+            {"input": " ".join(rng.choice(WORDS, 5)), "target": str(rng.choice(WORDS))}
+            for _ in range(n)
+        ]
         (root / task).mkdir(parents=True)
         (root / task / "task.json").write_text(json.dumps({"name": task, "examples": examples}))
 
@@ -29,11 +31,33 @@ def test_overlap():
 def test_bench_main_tiny(tiny_data, tiny_encoder, tmp_path):
     _fake_bigbench(tmp_path / "bb")
     out = tmp_path / "bench.json"
-    rc = main(["--json", str(out), "--pool-parquet", tiny_data["passages"],
-               "--queries-parquet", tiny_data["train"], "--encoder", tiny_encoder,
-               "--bigbench-dir", str(tmp_path / "bb"), "--bigbench-tasks", "fake_a", "fake_b",
-               "--large-pool-size", "60", "--queries", "10", "--rank-bm25-queries", "5",
-               "--topk", "5", "--repeats", "1"])
+    rc = main(
+        [
+            "--json",
+            str(out),
+            "--pool-parquet",
+            tiny_data["passages"],
+            "--queries-parquet",
+            tiny_data["train"],
+            "--encoder",
+            tiny_encoder,
+            "--bigbench-dir",
+            str(tmp_path / "bb"),
+            "--bigbench-tasks",
+            "fake_a",
+            "fake_b",
+            "--large-pool-size",
+            "60",
+            "--queries",
+            "10",
+            "--rank-bm25-queries",
+            "5",
+            "--topk",
+            "5",
+            "--repeats",
+            "1",
+        ]
+    )
     assert rc == 0
     res = json.loads(out.read_text())
     for key in SUMMARY_KEYS:

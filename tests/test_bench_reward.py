@@ -13,11 +13,23 @@ import torch
 from llmr import pairs
 from llmr.bench_reward import load_cross_encoder, main, plain_scores
 
-KEYS = {"pairs", "real_tokens", "baseline_pairs_per_s", "llmr_pairs_per_s", "speedup",
-        "spearman_vs_fp32", "bf16_matmul_gflops", "fraction_of_bf16_peak"}
+KEYS = {
+    "pairs",
+    "real_tokens",
+    "baseline_pairs_per_s",
+    "llmr_pairs_per_s",
+    "speedup",
+    "spearman_vs_fp32",
+    "bf16_matmul_gflops",
+    "fraction_of_bf16_peak",
+}
 
-FIRSTS = ["Is the apple good?\ngood", "Which one?\nthe tiger", "x\ny",
-          "a long query " * 30 + "\nanswer"]
+FIRSTS = [
+    "Is the apple good?\ngood",
+    "Which one?\nthe tiger",
+    "x\ny",
+    "a long query " * 30 + "\nanswer",
+]
 SECONDS = ["The apple was great.\ngood", "stone river " * 50, "z", "short"]
 
 
@@ -30,8 +42,16 @@ def cross(tiny_encoder):
 @pytest.mark.parametrize("budget", [16, 64, 100000])
 def test_score_pairs_equals_plain_loop_fp32(cross, budget):
     model, tok = cross
-    got = pairs.score_pairs(model, tok, FIRSTS, SECONDS, max_length=48, token_budget=budget,
-                            progress=False, precision="fp32")
+    got = pairs.score_pairs(
+        model,
+        tok,
+        FIRSTS,
+        SECONDS,
+        max_length=48,
+        token_budget=budget,
+        progress=False,
+        precision="fp32",
+    )
     ref = plain_scores(model, tok, FIRSTS, SECONDS, max_length=48, batch_size=3)
     assert got.dtype == np.float32 and got.shape == (4,)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
@@ -40,8 +60,9 @@ def test_score_pairs_equals_plain_loop_fp32(cross, budget):
 def test_score_pairs_bf16_close_and_model_untouched(cross):
     model, tok = cross
     model.train()
-    got = pairs.score_pairs(model, tok, FIRSTS, SECONDS, max_length=48, progress=False,
-                            precision="bf16")
+    got = pairs.score_pairs(
+        model, tok, FIRSTS, SECONDS, max_length=48, progress=False, precision="bf16"
+    )
     assert model.training and next(model.parameters()).dtype == torch.float32
     model.eval()
     ref = plain_scores(model, tok, FIRSTS, SECONDS, max_length=48)
@@ -74,8 +95,22 @@ def test_progress_lines(caplog):
 def test_bench_reward_main_tiny(tiny_encoder, tiny_data, tmp_path):
     out = tmp_path / "r.json"
     data = str(Path(tiny_data["train"]).parent)
-    rc = main(["--pairs", "20", "--json", str(out), "--model", tiny_encoder, "--data", data,
-               "--batch-size", "4", "--precision", "fp32"])
+    rc = main(
+        [
+            "--pairs",
+            "20",
+            "--json",
+            str(out),
+            "--model",
+            tiny_encoder,
+            "--data",
+            data,
+            "--batch-size",
+            "4",
+            "--precision",
+            "fp32",
+        ]
+    )
     assert rc == 0
     res = json.loads(out.read_text())
     assert KEYS <= set(res) and res["pairs"] == 20 and res["real_tokens"] > 0

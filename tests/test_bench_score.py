@@ -7,15 +7,37 @@ from pathlib import Path
 
 from llmr.bench_score import main
 
-KEYS = {"pairs", "real_tokens", "baseline_tokens_per_s", "llmr_tokens_per_s", "speedup",
-        "spearman_vs_fp32", "bf16_matmul_gflops", "fp32_matmul_gflops", "fraction_of_bf16_peak"}
+KEYS = {
+    "pairs",
+    "real_tokens",
+    "baseline_tokens_per_s",
+    "llmr_tokens_per_s",
+    "speedup",
+    "spearman_vs_fp32",
+    "bf16_matmul_gflops",
+    "fp32_matmul_gflops",
+    "fraction_of_bf16_peak",
+}
 
 
 def test_bench_main_tiny(tiny_lm, tiny_data, tmp_path):
     out, dump = tmp_path / "b.json", tmp_path / "pairs.jsonl"
     data = str(Path(tiny_data["train"]).parent)
-    rc = main(["--pairs", "12", "--json", str(out), "--dump-pairs", str(dump),
-               "--model", tiny_lm, "--data", data, "--no-compile"])
+    rc = main(
+        [
+            "--pairs",
+            "12",
+            "--json",
+            str(out),
+            "--dump-pairs",
+            str(dump),
+            "--model",
+            tiny_lm,
+            "--data",
+            data,
+            "--no-compile",
+        ]
+    )
     assert rc == 0
     res = json.loads(out.read_text())
     assert KEYS <= set(res) and res["pairs"] == 12

@@ -14,15 +14,43 @@ from llmr.training import GroupDataset, GroupSpec
 
 from helpers.tiny import synthetic_scores
 
-PATH_KEYS = {"seconds", "steps_per_s", "real_tokens", "padded_tokens", "real_tokens_per_s",
-             "padded_tokens_per_s", "achieved_gflops", "fraction_of_bf16_peak",
-             "first_step_loss", "grad_accum", "micro_batch_groups"}
-MODEL_KEYS = {"llmr", "today", "baseline", "speedup_vs_today", "speedup_vs_baseline",
-              "first_step_loss_abs_diff_today", "first_step_loss_abs_diff_baseline",
-              "token_budget", "non_embedding_parameters"}
-TOP_KEYS = {"reward", "retriever", "reward_speedup_vs_today", "retriever_speedup_vs_today",
-            "reward_speedup_vs_baseline", "retriever_speedup_vs_baseline", "flops_formula",
-            "fraction_of_bf16_peak", "bf16_matmul_gflops", "peak_gflops", "peak_rss_gb"}
+PATH_KEYS = {
+    "seconds",
+    "steps_per_s",
+    "real_tokens",
+    "padded_tokens",
+    "real_tokens_per_s",
+    "padded_tokens_per_s",
+    "achieved_gflops",
+    "fraction_of_bf16_peak",
+    "first_step_loss",
+    "grad_accum",
+    "micro_batch_groups",
+}
+MODEL_KEYS = {
+    "llmr",
+    "today",
+    "baseline",
+    "speedup_vs_today",
+    "speedup_vs_baseline",
+    "first_step_loss_abs_diff_today",
+    "first_step_loss_abs_diff_baseline",
+    "token_budget",
+    "non_embedding_parameters",
+}
+TOP_KEYS = {
+    "reward",
+    "retriever",
+    "reward_speedup_vs_today",
+    "retriever_speedup_vs_today",
+    "reward_speedup_vs_baseline",
+    "retriever_speedup_vs_baseline",
+    "flops_formula",
+    "fraction_of_bf16_peak",
+    "bf16_matmul_gflops",
+    "peak_gflops",
+    "peak_rss_gb",
+}
 
 
 def test_bench_train_main_tiny_synthetic(tiny_encoder, tmp_path):
@@ -75,22 +103,41 @@ def test_reward_tokens_counted_from_the_real_groups(tiny_encoder, suite):
     """Real tokens of the timed steps = the unpadded pair lengths of the groups those steps
     draw (the group stream in order, after the warm-up step)."""
     max_length, batch, warmup, steps = 40, 3, 1, 2
-    res = bench_train.bench_model("reward", tiny_encoder, suite, batch, max_length,
-                                  token_budget=8 * max_length, steps=steps, warmup=warmup,
-                                  dropout=False)
+    res = bench_train.bench_model(
+        "reward",
+        tiny_encoder,
+        suite,
+        batch,
+        max_length,
+        token_budget=8 * max_length,
+        steps=steps,
+        warmup=warmup,
+        dropout=False,
+    )
     spec = GroupSpec(n_negatives=7)
-    sampler = GroupSampler(suite.train, suite.pool, spec.n_negatives, spec.pos_top,
-                           spec.neg_bottom, spec.drop_same_label, 42)
+    sampler = GroupSampler(
+        suite.train,
+        suite.pool,
+        spec.n_negatives,
+        spec.pos_top,
+        spec.neg_bottom,
+        spec.drop_same_label,
+        42,
+    )
     items = GroupDataset(sampler, (warmup + steps) * batch)
     tok = AutoTokenizer.from_pretrained(tiny_encoder)
-    texts = [f"{q}\n{g}" for q, g in zip(suite.train.frame["query"], suite.train.golds,
-                                         strict=True)]
+    texts = [
+        f"{q}\n{g}" for q, g in zip(suite.train.frame["query"], suite.train.golds, strict=True)
+    ]
     expected = 0
     for i in range(warmup * batch, (warmup + steps) * batch):
         it = items[i]
-        enc = tok([texts[it["qi"]]] * spec.size,
-                  [suite.pool.contents[int(d)] for d in it["docs"]],
-                  truncation="longest_first", max_length=max_length)
+        enc = tok(
+            [texts[it["qi"]]] * spec.size,
+            [suite.pool.contents[int(d)] for d in it["docs"]],
+            truncation="longest_first",
+            max_length=max_length,
+        )
         expected += sum(len(x) for x in enc["input_ids"])
     assert res["llmr"]["grad_accum"] == batch  # one group per micro-batch
     assert res["llmr"]["real_tokens"] == res["baseline"]["real_tokens"] == expected
@@ -103,7 +150,11 @@ def test_long_inputs_probe_both_models(tiny_encoder):
     """--long-inputs measures each model in its own process, per batch size."""
     res = bench_train.long_inputs(tiny_encoder, [2, 4], [4096], max_length=64, steps=1)
     assert [(r["kind"], r["batch_size"]) for r in res["runs"]] == [
-        ("reward", 2), ("reward", 4), ("retriever", 2), ("retriever", 4)]
+        ("reward", 2),
+        ("reward", 4),
+        ("retriever", 2),
+        ("retriever", 4),
+    ]
     assert set(res["by_token_budget"]) == {"reward:4096", "retriever:4096"}
     for r in res["runs"]:
         assert r["peak_rss_gb"] > 0 and r["real_tokens"] > 0

@@ -39,8 +39,7 @@ def test_self_exclusion(bm25_index, tiny_data, tmp_path):
     pool = read_parquet(tiny_data["passages"])
     hash_of = dict(zip(pool["id"], map(content_hash, pool["contents"]), strict=True))
     cands = _search(bm25_index, tiny_data, tmp_path, topk=10)
-    without = _search(bm25_index, tiny_data, tmp_path, "all.parquet", topk=10,
-                      exclude_self=False)
+    without = _search(bm25_index, tiny_data, tmp_path, "all.parquet", topk=10, exclude_self=False)
     own_seen = 0
     for row, other in zip(cands.itertuples(), without.itertuples(), strict=True):
         h = query_hash(row.query, row.answers, row.options)
@@ -66,10 +65,19 @@ def test_deterministic(bm25_index, tiny_data, tmp_path):
 
 
 def test_ties_broken_by_row(tmp_path):
-    pool = pd.DataFrame({"id": [f"p{i}" for i in range(5)],
-                         "contents": ["zebra stripe", "other words", "zebra stripe",
-                                      "zebra stripe", "more text"],
-                         "task_name": ["t"] * 5})
+    pool = pd.DataFrame(
+        {
+            "id": [f"p{i}" for i in range(5)],
+            "contents": [
+                "zebra stripe",
+                "other words",
+                "zebra stripe",
+                "zebra stripe",
+                "more text",
+            ],
+            "task_name": ["t"] * 5,
+        }
+    )
     write_parquet(pool, tmp_path / "p.parquet")
     bm25.build_index(str(tmp_path / "p.parquet"), str(tmp_path / "idx"))
     idx, sc = bm25.load_index(str(tmp_path / "idx")).topk(["zebra"], 4)
@@ -95,20 +103,32 @@ def test_trec_run_file(bm25_index, tiny_data, tmp_path):
 
 
 def test_empty_pool_raises(tmp_path):
-    write_parquet(pd.DataFrame({"id": pd.Series([], dtype=str),
-                                "contents": pd.Series([], dtype=str),
-                                "task_name": pd.Series([], dtype=str)}), tmp_path / "e.parquet")
+    write_parquet(
+        pd.DataFrame(
+            {
+                "id": pd.Series([], dtype=str),
+                "contents": pd.Series([], dtype=str),
+                "task_name": pd.Series([], dtype=str),
+            }
+        ),
+        tmp_path / "e.parquet",
+    )
     with pytest.raises(ValueError, match="empty"):
         bm25.build_index(str(tmp_path / "e.parquet"), str(tmp_path / "idx"))
 
 
 def test_empty_query_gets_no_candidates(bm25_index, tiny_data, tmp_path):
-    q = pd.DataFrame({"query_id": ["e1", "e2", "ok"], "query": ["", "the of and", "apple"],
-                      "answers": [["x"], ["y"], ["z"]], "options": [[], [], []],
-                      "task_name": ["t"] * 3})
+    q = pd.DataFrame(
+        {
+            "query_id": ["e1", "e2", "ok"],
+            "query": ["", "the of and", "apple"],
+            "answers": [["x"], ["y"], ["z"]],
+            "options": [[], [], []],
+            "task_name": ["t"] * 3,
+        }
+    )
     write_parquet(q, tmp_path / "q.parquet")
-    cands = _search(bm25_index, tiny_data, tmp_path, queries=str(tmp_path / "q.parquet"),
-                    topk=5)
+    cands = _search(bm25_index, tiny_data, tmp_path, queries=str(tmp_path / "q.parquet"), topk=5)
     assert cands["doc_ids"].map(len).tolist()[:2] == [0, 0]
     assert len(cands["doc_ids"].iloc[2]) > 0
 
@@ -117,8 +137,9 @@ def test_changed_pool_rejected(bm25_index, tiny_data, tmp_path):
     pool = read_parquet(tiny_data["passages"]).iloc[:-1]
     write_parquet(pool, tmp_path / "p.parquet")
     with pytest.raises(ValueError, match="rebuild"):
-        bm25.search(bm25_index, str(tmp_path / "p.parquet"), tiny_data["train"],
-                    str(tmp_path / "c.parquet"))
+        bm25.search(
+            bm25_index, str(tmp_path / "p.parquet"), tiny_data["train"], str(tmp_path / "c.parquet")
+        )
 
 
 def test_stemmer_needs_pystemmer(tiny_data, tmp_path):

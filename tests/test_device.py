@@ -41,12 +41,22 @@ def test_decision_follows_cpu_flags_and_writes_nothing(monkeypatch, tmp_path):
     device.cpu_has_native_bf16.cache_clear()
 
 
-@pytest.mark.parametrize(("name", "want"), [("bf16", "bf16"), ("fp16", "fp16"), ("fp32", "fp32"),
-                                            ("float32", "fp32"), ("bfloat16", "bf16")])
+@pytest.mark.parametrize(
+    ("name", "want"),
+    [
+        ("bf16", "bf16"),
+        ("fp16", "fp16"),
+        ("fp32", "fp32"),
+        ("float32", "fp32"),
+        ("bfloat16", "bf16"),
+    ],
+)
 def test_explicit_precision_is_kept(name, want):
     assert device.resolve_precision(name, "cpu") == want
-    assert device.precision_dtype(name) == {"bf16": torch.bfloat16, "fp16": torch.float16,
-                                            "fp32": torch.float32}[want]
+    assert (
+        device.precision_dtype(name)
+        == {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[want]
+    )
 
 
 def test_unknown_precision_raises():

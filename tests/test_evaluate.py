@@ -142,8 +142,13 @@ def test_resume_after_kill_matches_uninterrupted_run(small, tmp_path, tiny_lm, m
     assert not (tmp_path / "cut" / "pred.parquet").exists()
     first = calls[0]
     calls.clear()
-    monkeypatch.setattr(ev, "_predict_task", lambda lm, rows, *a, **k: (
-        calls.append(rows["task_name"].iloc[0]) or real(lm, rows, *a, **k)))
+    monkeypatch.setattr(
+        ev,
+        "_predict_task",
+        lambda lm, rows, *a, **k: (
+            calls.append(rows["task_name"].iloc[0]) or real(lm, rows, *a, **k)
+        ),
+    )
     pred, met = _run(small, tmp_path / "cut", tiny_lm, max_new_tokens=6)
     assert first not in calls and len(calls) == 2  # only the unfinished tasks reran
     pd.testing.assert_frame_equal(pred, full_pred)

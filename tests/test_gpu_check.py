@@ -18,8 +18,13 @@ BIN = Path(sys.executable).parent
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present: the script runs for real")
 def test_gpu_check_skips_without_cuda(tmp_path):
     env = dict(os.environ, PYTHON=sys.executable)
-    proc = subprocess.run([str(REPO / "scripts/gpu_check.sh"), str(tmp_path / "out")], env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(REPO / "scripts/gpu_check.sh"), str(tmp_path / "out")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "no CUDA device; skipped" in proc.stdout
     assert not (tmp_path / "out").exists()
@@ -31,10 +36,25 @@ def test_gathered_negatives_check_on_two_cpu_processes(tmp_path):
     the full batch's loss for its rows, and differ from the local-only loss."""
     out = tmp_path / "d.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(REPO / "scripts/gpu_check.py"), "--distributed", "--device", "cpu",
-         "--json", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(REPO / "scripts/gpu_check.py"),
+            "--distributed",
+            "--device",
+            "cpu",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"d.json.rank{r}").read_text()) for r in (0, 1)]
     for r, res in enumerate(ranks):

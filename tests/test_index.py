@@ -21,8 +21,9 @@ def flat_index(tiny_encoder, tiny_data, tmp_path_factory):
 
 def _search(idx, enc, data, tmp_path, name="c.parquet", **kw):
     out = tmp_path / name
-    dense.search(idx, enc, data["passages"], kw.pop("queries", data["train"]), str(out),
-                 max_length=64, **kw)
+    dense.search(
+        idx, enc, data["passages"], kw.pop("queries", data["train"]), str(out), max_length=64, **kw
+    )
     return read_parquet(out)
 
 
@@ -47,8 +48,9 @@ def test_flat_matches_bruteforce(flat_index, tiny_encoder, tiny_data, tmp_path):
     sims = q @ emb.T  # (Q, N)
     for r, row in enumerate(cands.itertuples()):
         np.testing.assert_allclose(row.doc_scores, np.sort(sims[r])[::-1][:5], atol=1e-4)
-        assert sims[r, [ids.index(d) for d in row.doc_ids]][0] == pytest.approx(sims[r].max(),
-                                                                                abs=1e-4)
+        assert sims[r, [ids.index(d) for d in row.doc_ids]][0] == pytest.approx(
+            sims[r].max(), abs=1e-4
+        )
 
 
 def test_self_exclusion_columns_determinism(flat_index, tiny_encoder, tiny_data, tmp_path):
@@ -65,12 +67,26 @@ def test_self_exclusion_columns_determinism(flat_index, tiny_encoder, tiny_data,
 
 
 def test_trec_and_empty_query(flat_index, tiny_encoder, tiny_data, tmp_path):
-    q = pd.DataFrame({"query_id": ["e", "x"], "query": ["", "apple"], "answers": [["a"], ["b"]],
-                      "options": [[], []], "task_name": ["t", "t"]})
+    q = pd.DataFrame(
+        {
+            "query_id": ["e", "x"],
+            "query": ["", "apple"],
+            "answers": [["a"], ["b"]],
+            "options": [[], []],
+            "task_name": ["t", "t"],
+        }
+    )
     write_parquet(q, tmp_path / "q.parquet")
     run = tmp_path / "run.trec"
-    cands = _search(flat_index, tiny_encoder, tiny_data, tmp_path, topk=3,
-                    queries=str(tmp_path / "q.parquet"), run_file=str(run))
+    cands = _search(
+        flat_index,
+        tiny_encoder,
+        tiny_data,
+        tmp_path,
+        topk=3,
+        queries=str(tmp_path / "q.parquet"),
+        run_file=str(run),
+    )
     assert cands["doc_ids"].map(len).tolist() == [3, 3]  # empty query: still encoded
     lines = [line.split(" ") for line in run.read_text().splitlines()]
     assert len(lines) == 6 and {len(x) for x in lines} == {6}
@@ -84,12 +100,26 @@ def test_long_query_truncated(tiny_encoder, tiny_data, flat_index, tmp_path):
     b = dense.encode(model, tok, [long + " tiger violin"], max_length=32)
     np.testing.assert_allclose(a, b, atol=1e-6)
     assert dense.model_max_length(model, tok, 4096) == 512
-    q = pd.DataFrame({"query_id": ["l"], "query": [long], "answers": [["a"]], "options": [[]],
-                      "task_name": ["t"]})
+    q = pd.DataFrame(
+        {
+            "query_id": ["l"],
+            "query": [long],
+            "answers": [["a"]],
+            "options": [[]],
+            "task_name": ["t"],
+        }
+    )
     write_parquet(q, tmp_path / "q.parquet")
     out = tmp_path / "c.parquet"
-    dense.search(flat_index, tiny_encoder, tiny_data["passages"], str(tmp_path / "q.parquet"),
-                 str(out), topk=2, max_length=4096)
+    dense.search(
+        flat_index,
+        tiny_encoder,
+        tiny_data["passages"],
+        str(tmp_path / "q.parquet"),
+        str(out),
+        topk=2,
+        max_length=4096,
+    )
     assert len(read_parquet(out)["doc_ids"].iloc[0]) == 2
 
 
@@ -101,8 +131,15 @@ def test_causal_lm_rejected(tiny_lm, tiny_data, tmp_path):
 @pytest.mark.parametrize("kind", ["ivf", "hnsw"])
 def test_approximate_index_records_recall(kind, tiny_encoder, tiny_data, tmp_path):
     out = tmp_path / kind
-    dense.build_index(tiny_encoder, tiny_data["passages"], str(out), index_type=kind,
-                      max_length=32, recall_k=5, nlist=2)
+    dense.build_index(
+        tiny_encoder,
+        tiny_data["passages"],
+        str(out),
+        index_type=kind,
+        max_length=32,
+        recall_k=5,
+        nlist=2,
+    )
     meta = read_json(out / "meta.json")
     assert 0.0 <= meta["recall_at_5"] <= 1.0 and meta["index_type"] == kind
     cands = _search(str(out), tiny_encoder, tiny_data, tmp_path, topk=4)
@@ -113,10 +150,16 @@ def test_errors(flat_index, tiny_encoder, tiny_data, tmp_path):
     with pytest.raises(ValueError, match="pooling"):
         _search(flat_index, tiny_encoder, tiny_data, tmp_path, pooling="cls")
     with pytest.raises(ValueError, match="index_type"):
-        dense.build_index(tiny_encoder, tiny_data["passages"], str(tmp_path / "x"),
-                          index_type="lsh")
-    empty = pd.DataFrame({"id": pd.Series([], dtype=str), "contents": pd.Series([], dtype=str),
-                          "task_name": pd.Series([], dtype=str)})
+        dense.build_index(
+            tiny_encoder, tiny_data["passages"], str(tmp_path / "x"), index_type="lsh"
+        )
+    empty = pd.DataFrame(
+        {
+            "id": pd.Series([], dtype=str),
+            "contents": pd.Series([], dtype=str),
+            "task_name": pd.Series([], dtype=str),
+        }
+    )
     write_parquet(empty, tmp_path / "e.parquet")
     with pytest.raises(ValueError, match="empty"):
         dense.build_index(tiny_encoder, str(tmp_path / "e.parquet"), str(tmp_path / "y"))

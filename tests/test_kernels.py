@@ -81,8 +81,9 @@ def test_chunked_attention_dropout_zeroes_probabilities():
 
 
 def _batch(tok, n: int = 4):
-    texts = ["a short one", "a somewhat longer text with more words in it", "mid size text",
-             "x"][:n]
+    texts = ["a short one", "a somewhat longer text with more words in it", "mid size text", "x"][
+        :n
+    ]
     return dict(tok(texts, ["second segment"] * n, padding=True, return_tensors="pt"))
 
 
@@ -124,8 +125,9 @@ def test_saved_model_does_not_name_the_kernels(tiny_encoder, tmp_path):
     restore = kernels.install(model)
     restore()
     model.save_pretrained(tmp_path)
-    assert kernels.ATTENTION_NAME not in json.dumps(json.loads((tmp_path / "config.json")
-                                                               .read_text()))
+    assert kernels.ATTENTION_NAME not in json.dumps(
+        json.loads((tmp_path / "config.json").read_text())
+    )
 
 
 @pytest.mark.parametrize("kind", ["encoder", "cross_encoder"])
@@ -147,8 +149,11 @@ def test_length_sorted_rows_same_outputs_and_gradients(tiny_encoder, kind, monke
     def run(f):
         model.zero_grad()
         out = f(**batch)
-        y = (pool(out.last_hidden_state, batch["attention_mask"]) if kind == "encoder"
-             else out.logits)
+        y = (
+            pool(out.last_hidden_state, batch["attention_mask"])
+            if kind == "encoder"
+            else out.logits
+        )
         (y.float() ** 2).sum().backward()
         return y.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
 

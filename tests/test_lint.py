@@ -22,13 +22,26 @@ def test_ruff_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_ruff_format_clean():
+    """Every Python file is as ``ruff format`` writes it (run it before committing)."""
+    proc = subprocess.run(
+        [_tool("ruff"), "format", "--check", "."], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_snakefmt_clean():
     """Snakefile and rules/*.smk are as snakefmt formats them (``snakefmt Snakefile rules/``;
     line length from pyproject.toml)."""
-    proc = subprocess.run([_tool("snakefmt"), "--check", "Snakefile", "rules/"], cwd=REPO,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [_tool("snakefmt"), "--check", "Snakefile", "rules/"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, (
-        f"run `snakefmt Snakefile rules/` to format:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+        f"run `snakefmt Snakefile rules/` to format:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+    )
 
 
 def test_llmr_ships_no_test_code():
@@ -38,7 +51,8 @@ def test_llmr_ships_no_test_code():
     for path in sorted((REPO / "llmr").rglob("*.py")):
         text = path.read_text()
         if path.stem.startswith("testing") or re.search(
-                r"^\s*(import pytest|from (pytest|helpers)\b)", text, re.M):
+            r"^\s*(import pytest|from (pytest|helpers)\b)", text, re.M
+        ):
             found.append(str(path.relative_to(REPO)))
     assert found == []
 
@@ -46,8 +60,7 @@ def test_llmr_ships_no_test_code():
 def test_snakemake_lint_clean():
     """Clean but for the one expected finding: jobs run in the one project environment, so
     no rule names a conda env or container (docs/CLUSTER.md, "One environment for every job")."""
-    proc = subprocess.run([_tool("snakemake"), "--lint"], cwd=REPO, capture_output=True,
-                          text=True)
+    proc = subprocess.run([_tool("snakemake"), "--lint"], cwd=REPO, capture_output=True, text=True)
     out = proc.stdout + proc.stderr
     findings = set(re.findall(r"^\s+\* (.+?):?$", out, re.M))
     expected = {"Specify a conda environment or container for each rule."}
@@ -73,7 +86,7 @@ def _report_calls(text: str) -> list[str]:
         while depth:
             depth += {"(": 1, ")": -1}.get(text[i], 0)
             i += 1
-        calls.append(text[m.end():i - 1])
+        calls.append(text[m.end() : i - 1])
     return calls
 
 

@@ -49,8 +49,9 @@ CONT = ["good", "tiger", "stone river", "goalie kicked"]
 @pytest.mark.parametrize("max_length", [1024, 24, 6, 3])
 def test_score_continuations_matches_naive(fp32_lm, max_length):
     model, tok = fp32_lm
-    got = lm.score_continuations(model, tok, CTX, CONT, max_length=max_length,
-                                 token_budget=64, progress=False)
+    got = lm.score_continuations(
+        model, tok, CTX, CONT, max_length=max_length, token_budget=64, progress=False
+    )
     ref = [naive_score(model, tok, a, b, max_length) for a, b in zip(CTX, CONT, strict=True)]
     assert got.dtype == np.float32 and got.shape == (4,)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
@@ -82,8 +83,13 @@ def test_score_options_equals_per_option(fp32_lm):
 def test_constrained_decode_returns_labels(fp32_lm):
     model, tok = fp32_lm
     labels = ["good", "good bad", "stone river anchor", "A"]
-    prompts = ["The apple was great today.\n", "Which is the tiger?\n", "x\n", "" ,
-               "Repeat: the skater served\n"] * 2
+    prompts = [
+        "The apple was great today.\n",
+        "Which is the tiger?\n",
+        "x\n",
+        "",
+        "Repeat: the skater served\n",
+    ] * 2
     got = lm.constrained_decode(model, tok, prompts, labels, token_budget=40)
     assert all(g in labels for g in got)
     # every label is reachable, incl. "good", a prefix of "good bad": a head that prefers
@@ -149,8 +155,12 @@ def naive_generate(model, tok, prompt: str, max_new: int) -> str:
     return tok.decode(gen).split("\n")[0].strip()
 
 
-GEN_PROMPTS = ["Repeat: the player scored\n", "Which is the tiger?\n", "The apple was",
-               "Repeat: the player scored\nplayer scored\n\n" * 3 + "Repeat: the goal\n"]
+GEN_PROMPTS = [
+    "Repeat: the player scored\n",
+    "Which is the tiger?\n",
+    "The apple was",
+    "Repeat: the player scored\nplayer scored\n\n" * 3 + "Repeat: the goal\n",
+]
 
 
 def test_greedy_generate_matches_naive_and_stops_at_newline(fp32_lm):
@@ -188,11 +198,19 @@ def test_every_decoding_path_matches_generate_and_naive_scoring(fp32_lm):
     prompts = CTX[:2] + GEN_PROMPTS
     labels = ["good", "bad", "good bad", "stone river anchor"]
     assert lm.constrained_decode(model, tok, prompts, labels, token_budget=64) == (
-        bench_eval.reference_constrained(model, tok, prompts, labels, batch_size=3))
+        bench_eval.reference_constrained(model, tok, prompts, labels, batch_size=3)
+    )
     assert lm.greedy_generate(model, tok, prompts, max_new_tokens=10, token_budget=64) == (
-        bench_eval.reference_generate(model, tok, prompts, max_new_tokens=10, batch_size=3))
-    options = [["good", "bad"], ["tiger", "stone river", "A"], ["x"], ["player scored", "goal"],
-               ["an apple", "pear"], ["goal", "the goal kicked"]]
+        bench_eval.reference_generate(model, tok, prompts, max_new_tokens=10, batch_size=3)
+    )
+    options = [
+        ["good", "bad"],
+        ["tiger", "stone river", "A"],
+        ["x"],
+        ["player scored", "goal"],
+        ["an apple", "pear"],
+        ["goal", "the goal kicked"],
+    ]
     got = lm.score_options(model, tok, prompts, options, token_budget=64)
     ref = bench_eval.reference_options(model, tok, prompts, options, batch_size=3)
     for g, r in zip(got, ref, strict=True):
@@ -241,5 +259,6 @@ def test_packed_paths_with_eager_attention(tiny_lm, monkeypatch):
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
     labels = ["good", "bad", "good bad"]
     assert lm.constrained_decode(model, tok, prompts, labels) == (
-        bench_eval.reference_constrained(model, tok, prompts, labels))
+        bench_eval.reference_constrained(model, tok, prompts, labels)
+    )
     device.cpu_has_native_bf16.cache_clear()

@@ -9,8 +9,9 @@ from llmr.records import gold_text, passage_label
 
 def test_gold_label_candidates(tiny_data, tmp_path):
     out = str(tmp_path / "gold.parquet")
-    gold_label_candidates(tiny_data["test"], tiny_data["passages"], tiny_data["tasks"], out,
-                          topk=5, seed=1)
+    gold_label_candidates(
+        tiny_data["test"], tiny_data["passages"], tiny_data["tasks"], out, topk=5, seed=1
+    )
     cand = read_parquet(out)
     pool = read_parquet(tiny_data["passages"]).set_index("id")
     test = read_parquet(tiny_data["test"])
@@ -25,6 +26,7 @@ def test_gold_label_candidates(tiny_data, tmp_path):
                 assert passage_label(pool.at[d, "contents"]).strip() == gold
             assert pool.at[d, "contents"].split("\n")[0] != rec["query"] or d != rec["query_id"]
     again = str(tmp_path / "again.parquet")
-    gold_label_candidates(tiny_data["test"], tiny_data["passages"], tiny_data["tasks"], again,
-                          topk=5, seed=1)
+    gold_label_candidates(
+        tiny_data["test"], tiny_data["passages"], tiny_data["tasks"], again, topk=5, seed=1
+    )
     assert read_parquet(again)["doc_ids"].tolist() == cand["doc_ids"].tolist()

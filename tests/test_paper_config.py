@@ -37,12 +37,18 @@ def test_paper_config_has_the_papers_settings(paper_cfg):
     c = paper_cfg
     assert tuple(sorted(c["suite"]["tasks"])) == PAPER_TASKS
     assert tuple(c["suite"]["held_out"]) == PAPER_HELD_OUT
-    assert c["models"] == {**c["models"], "llm": "huggyllama/llama-7b",
-                           "encoder": "intfloat/e5-base-v2",
-                           "reward_init": "google/electra-base-discriminator"}
+    assert c["models"] == {
+        **c["models"],
+        "llm": "huggyllama/llama-7b",
+        "encoder": "intfloat/e5-base-v2",
+        "reward_init": "google/electra-base-discriminator",
+    }
     assert (c["reward"]["steps"], c["reward"]["batch_size"], c["reward"]["lr"]) == (3000, 128, 1e-5)
     assert (c["retriever"]["steps"], c["retriever"]["batch_size"], c["retriever"]["lr"]) == (
-        6000, 256, 3e-5)
+        6000,
+        256,
+        3e-5,
+    )
     assert (c["score"]["n_candidates"], c["bm25"]["topk"], c["eval"]["k"]) == (32, 100, 8)
     assert c["rounds"] == 2 and c["suite"]["source"] == "hub"
     assert "intfloat/llm-retriever-base" in c["eval"]["extra_retrievers"].values()
@@ -101,8 +107,9 @@ def test_fetch_fails_at_once_when_no_hub_answers(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     t0 = time.perf_counter()
     with pytest.raises(HubUnreachable, match="suite.released_dir"):
-        fetch_released("test", str(tmp_path / "test.jsonl.gz"), endpoint="http://127.0.0.1:9",
-                       timeout=2.0)
+        fetch_released(
+            "test", str(tmp_path / "test.jsonl.gz"), endpoint="http://127.0.0.1:9", timeout=2.0
+        )
     assert time.perf_counter() - t0 < 10
 
 
@@ -111,14 +118,36 @@ def test_fetch_copies_and_validates_a_downloaded_file(tmp_path, monkeypatch, tin
     import huggingface_hub
     from huggingface_hub import constants
 
-    served = {"train.jsonl.gz": Path(tiny_suite_dir) / "train.jsonl.gz",
-              "passages.jsonl.gz": Path(tiny_suite_dir) / "passages.jsonl.gz",
-              "test.jsonl.gz": _write_jsonl_gz(tmp_path / "bad_test.jsonl.gz", [
-                  {"query_id": "q1", "query": "x", "answers": ["E"], "options": ["a", "b"],
-                   "task_name": "t"}]),
-              "bm25_train.jsonl.gz": _write_jsonl_gz(tmp_path / "bm25.jsonl.gz", [
-                  {"query_id": "q1", "query": "x", "answers": ["a"], "options": [""],
-                   "task_name": "t", "doc_ids": ["1", "2"], "doc_scores": [1.0]}])}
+    served = {
+        "train.jsonl.gz": Path(tiny_suite_dir) / "train.jsonl.gz",
+        "passages.jsonl.gz": Path(tiny_suite_dir) / "passages.jsonl.gz",
+        "test.jsonl.gz": _write_jsonl_gz(
+            tmp_path / "bad_test.jsonl.gz",
+            [
+                {
+                    "query_id": "q1",
+                    "query": "x",
+                    "answers": ["E"],
+                    "options": ["a", "b"],
+                    "task_name": "t",
+                }
+            ],
+        ),
+        "bm25_train.jsonl.gz": _write_jsonl_gz(
+            tmp_path / "bm25.jsonl.gz",
+            [
+                {
+                    "query_id": "q1",
+                    "query": "x",
+                    "answers": ["a"],
+                    "options": [""],
+                    "task_name": "t",
+                    "doc_ids": ["1", "2"],
+                    "doc_scores": [1.0],
+                }
+            ],
+        ),
+    }
     calls = []
 
     def fake_download(repo_id, filename, **kw):
@@ -168,16 +197,26 @@ def test_released_reader_takes_paper_metrics_from_the_table(tmp_path):
     for split, rows in (("train", train), ("test", test)):
         for t, (q, a, o) in recs.items():
             for i in range(2):
-                rows.append({"query_id": f"{t}_{split}_{i}", "query": f"{q} {i}", "answers": a,
-                             "options": o, "task_name": t})
+                rows.append(
+                    {
+                        "query_id": f"{t}_{split}_{i}",
+                        "query": f"{q} {i}",
+                        "answers": a,
+                        "options": o,
+                        "task_name": t,
+                    }
+                )
     for i, r in enumerate(train):
         passages.append({"id": str(i), "contents": r["query"] + "\nx", "task_name": r["task_name"]})
     for name, rows in (("train", train), ("test", test), ("passages", passages)):
         _write_jsonl_gz(tmp_path / f"{name}.jsonl.gz", rows)
     *_, meta = load_released(str(tmp_path), list(recs), {}, None, None, seed=0)
     assert meta["common_gen"]["metric"] == "rouge"  # a guess would say exact_match
-    assert meta["mrpc"] == {"task_type": "classification", "metric": "f1_acc",
-                            "labels": ["No", "Yes"]}
+    assert meta["mrpc"] == {
+        "task_type": "classification",
+        "metric": "f1_acc",
+        "labels": ["No", "Yes"],
+    }
     assert meta["squad_v1"]["metric"] == "exact_match"
     assert meta["copa"]["task_type"] == "multiple_choice"
     assert meta["my_task"]["metric"] == "exact_match"  # not a paper task: inferred as before
@@ -190,8 +229,15 @@ def test_released_checkpoint_with_a_local_encoder(tmp_path, tiny_data, tiny_enco
     index = tmp_path / "index"
     build_index(tiny_encoder, tiny_data["passages"], str(index), max_length=32, batch_size=16)
     out = tmp_path / "cands.parquet"
-    search(str(index), tiny_encoder, tiny_data["passages"], tiny_data["test"], str(out), topk=5,
-           max_length=32)
+    search(
+        str(index),
+        tiny_encoder,
+        tiny_data["passages"],
+        tiny_data["test"],
+        str(out),
+        topk=5,
+        max_length=32,
+    )
     cands = pd.read_parquet(out)
     test = pd.read_parquet(tiny_data["test"])
     assert len(cands) == len(test) and all(len(d) == 5 for d in cands.doc_ids)
@@ -215,8 +261,10 @@ def test_released_checkpoint_is_planned_like_any_dense_retriever(
 @pytest.mark.slow
 def test_given_released_teacher_files_are_fetched_from_the_hub(tmp_path, paper_cfg):
     cfg = json.loads(json.dumps(paper_cfg))
-    cfg["given"]["teacher"] = ["resources/released/kd_bm25_train.jsonl.gz",
-                               "resources/released/kd_it2_train.jsonl.gz"]
+    cfg["given"]["teacher"] = [
+        "resources/released/kd_bm25_train.jsonl.gz",
+        "resources/released/kd_it2_train.jsonl.gz",
+    ]
     path = tmp_path / "given.yaml"
     path.write_text(yaml.safe_dump(cfg))
     wd = copy_workflow(tmp_path / "wf")
@@ -225,8 +273,9 @@ def test_given_released_teacher_files_are_fetched_from_the_hub(tmp_path, paper_c
 
 
 @pytest.mark.slow
-def test_hub_source_prepares_from_the_fetched_files(tmp_path, tiny_suite_dir, tiny_lm,
-                                                    tiny_encoder):
+def test_hub_source_prepares_from_the_fetched_files(
+    tmp_path, tiny_suite_dir, tiny_lm, tiny_encoder
+):
     """With the released files already fetched, rule prepare reads them (source: hub)."""
     import shutil
 

@@ -160,8 +160,9 @@ def test_bad_method(toy, tmp_path):
 def test_task_filter_fills_up_to_k_with_penalised_other_task(toy, tmp_path):
     """Too few same-task candidates among the 5·k: the best other-task ones fill up (the
     reference's -100 penalty), so the prompt still has k demonstrations."""
-    df = _build(toy, tmp_path, method="retrieved", candidates=toy["cands"], k=3,
-                n_retrieve_factor=5)
+    df = _build(
+        toy, tmp_path, method="retrieved", candidates=toy["cands"], k=3, n_retrieve_factor=5
+    )
     # q2 (task B): candidates [b2, a1, b1] -> same task [b2, b1], fill [a1 - 100]
     assert df.loc["q2", "demo_ids"] == ["a1", "b1", "b2"]  # best last
     assert df.loc["q2", "demo_scores"] == [2.0 - 100.0, 1.0, 3.0]
@@ -172,8 +173,9 @@ def test_task_filter_fills_up_to_k_with_penalised_other_task(toy, tmp_path):
 
 def test_task_filter_always_yields_k_when_the_pool_has_them(toy, tmp_path):
     for k in (1, 2, 3, 4):
-        df = _build(toy, tmp_path, method="retrieved", candidates=toy["cands"], k=k,
-                    n_retrieve_factor=5)
+        df = _build(
+            toy, tmp_path, method="retrieved", candidates=toy["cands"], k=k, n_retrieve_factor=5
+        )
         have = {"q1": 5, "q2": 3}  # retrieved candidates besides the query itself
         for q, n in have.items():
             assert len(df.loc[q, "demo_ids"]) == min(k, n)

@@ -27,10 +27,16 @@ def _runs(tmp_path):
     for i, d in enumerate(dirs):
         (Path(d) / "results/data").mkdir(parents=True)
         shutil.copy(tasks, Path(d) / "results/data/tasks.parquet")
-        pd.DataFrame({"round": [1, 1], "scorer": ["reward", "retriever"],
-                      "metric": ["spearman"] * 2, "value": [0.3 + i, 0.2], "n": [9, 9],
-                      "task": ["all", "all"]}).to_csv(Path(d) / "results/eval/agreement.csv",
-                                                      index=False)
+        pd.DataFrame(
+            {
+                "round": [1, 1],
+                "scorer": ["reward", "retriever"],
+                "metric": ["spearman"] * 2,
+                "value": [0.3 + i, 0.2],
+                "n": [9, 9],
+                "task": ["all", "all"],
+            }
+        ).to_csv(Path(d) / "results/eval/agreement.csv", index=False)
         bench = Path(d) / "benchmarks/train/reward1.tsv"
         bench.parent.mkdir(parents=True)
         bench.write_text("s\th:m:s\tmax_rss\tcpu_time\n12.5\t0:00:12\t900.0\t20.0\n")
@@ -47,8 +53,11 @@ def test_publish_writes_every_file_and_renders_from_them(tmp_path):
     assert "scripts/seed_replicates.sh cfg out 2" in text and "2 training seeds" in text
     summary = pd.read_csv(out / "summary.csv")
     # seed 0 adds 0.5 (capped at 1) per query, seed 1 adds nothing: the seed mean is in between
-    d = summary[(summary.retriever == "llmr1") & (summary.task == "mean_all")
-                & (summary.metric == "delta_vs_bm25")]["value"].iat[0]
+    d = summary[
+        (summary.retriever == "llmr1")
+        & (summary.task == "mean_all")
+        & (summary.metric == "delta_vs_bm25")
+    ]["value"].iat[0]
     assert 0 < d < 50
     timings = pd.read_csv(out / "timings.csv")
     assert set(timings["seed"]) == {0, 1} and (timings["max_rss_mb"] == 900.0).all()
@@ -61,8 +70,12 @@ def test_render_follows_the_csv(tmp_path):
     publish(_runs(tmp_path), str(out), command="x", n_boot=50)
     before = render(str(out))
     summary = pd.read_csv(out / "summary.csv")
-    summary.loc[(summary.retriever == "llmr1") & (summary.task == "mean_all")
-                & (summary.metric == "delta_vs_bm25"), "value"] = 42.0
+    summary.loc[
+        (summary.retriever == "llmr1")
+        & (summary.task == "mean_all")
+        & (summary.metric == "delta_vs_bm25"),
+        "value",
+    ] = 42.0
     summary.to_csv(out / "summary.csv", index=False)
     after = render(str(out))
     assert after != before and "+42.0" in after

@@ -38,8 +38,14 @@ def cands(tiny_data, tmp_path_factory):
 
 
 def run(tiny_data, tiny_lm, cands, out, **kw):
-    score.score_shard(candidates=cands, passages=tiny_data["passages"], tasks=tiny_data["tasks"],
-                      model=tiny_lm, out=str(out), **kw)
+    score.score_shard(
+        candidates=cands,
+        passages=tiny_data["passages"],
+        tasks=tiny_data["tasks"],
+        model=tiny_lm,
+        out=str(out),
+        **kw,
+    )
     return read_parquet(str(out))
 
 
@@ -71,8 +77,9 @@ def test_scores_and_penalties(tiny_data, tiny_lm, cands, tmp_path):
             c = pool.at[d, "contents"]
             other = pool.at[d, "task_name"] != r.task_name
             # one -100 at most: another task, or a same-task candidate with another label
-            pen = CROSS_TASK_PENALTY * (other or (r.task_name == "cls_sent"
-                                                  and passage_label(c) != y))
+            pen = CROSS_TASK_PENALTY * (
+                other or (r.task_name == "cls_sent" and passage_label(c) != y)
+            )
             ctx.append(f"{c}\n\n{r.query}\n")
             ys.append(y)
             pens.append(pen)
@@ -99,15 +106,15 @@ def test_shards_union_equals_single_run(tiny_data, tiny_lm, cands, tmp_path):
     gathered = read_parquet(str(tmp_path / "gathered.parquet"))
     assert list(gathered["query_id"]) == list(single["query_id"])
     assert list(gathered["doc_ids"]) == list(single["doc_ids"])
-    np.testing.assert_allclose(np.concatenate(gathered["doc_scores"]),
-                               np.concatenate(single["doc_scores"]), atol=1e-4)
+    np.testing.assert_allclose(
+        np.concatenate(gathered["doc_scores"]), np.concatenate(single["doc_scores"]), atol=1e-4
+    )
     with pytest.raises(RecordError, match="more than one shard"):
         score.gather([shards[0], shards[0]], str(tmp_path / "dup.parquet"))
 
 
 def test_resume_after_kill(tiny_data, tiny_lm, cands, tmp_path, monkeypatch, caplog):
-    ref = run(tiny_data, tiny_lm, cands, tmp_path / "ref.parquet", n_candidates=3,
-              chunk_size=20)
+    ref = run(tiny_data, tiny_lm, cands, tmp_path / "ref.parquet", n_candidates=3, chunk_size=20)
     real = lm.score_continuations
     calls = []
 
@@ -137,14 +144,26 @@ def test_reuse_sends_only_new_pairs(tiny_data, tiny_lm, cands, tmp_path, monkeyp
     first = run(tiny_data, tiny_lm, cands, tmp_path / "r0.parquet", n_candidates=3)
     n_scored = count_scored(monkeypatch, lm.score_continuations)
     with caplog.at_level(logging.INFO, logger="llmr.score"):
-        second = run(tiny_data, tiny_lm, cands, tmp_path / "r1.parquet", n_candidates=6,
-                     reuse=[str(tmp_path / "r0.parquet")])
-    old = {(q, d): s for q, ds, ss in zip(first["query_id"], first["doc_ids"],
-                                          first["doc_scores"], strict=True)
-           for d, s in zip(ds, ss, strict=True)}
-    pairs = [(q, d, s) for q, ds, ss in zip(second["query_id"], second["doc_ids"],
-                                            second["doc_scores"], strict=True)
-             for d, s in zip(ds, ss, strict=True)]
+        second = run(
+            tiny_data,
+            tiny_lm,
+            cands,
+            tmp_path / "r1.parquet",
+            n_candidates=6,
+            reuse=[str(tmp_path / "r0.parquet")],
+        )
+    old = {
+        (q, d): s
+        for q, ds, ss in zip(first["query_id"], first["doc_ids"], first["doc_scores"], strict=True)
+        for d, s in zip(ds, ss, strict=True)
+    }
+    pairs = [
+        (q, d, s)
+        for q, ds, ss in zip(
+            second["query_id"], second["doc_ids"], second["doc_scores"], strict=True
+        )
+        for d, s in zip(ds, ss, strict=True)
+    ]
     overlap = [(q, d, s) for q, d, s in pairs if (q, d) in old]
     assert overlap and all(old[(q, d)] == s for q, d, s in overlap)
     assert sum(n_scored) == len(pairs) - len(overlap)
@@ -158,8 +177,13 @@ def test_bad_inputs(tiny_data, tiny_lm, cands, tiny_encoder, tmp_path, caplog):
     write_parquet(bad, tmp_path / "bad.parquet")
     qid = bad.at[0, "query_id"]
     with pytest.raises(RecordError, match=f"{qid}.*'nope'"):
-        run(tiny_data, tiny_lm, str(tmp_path / "bad.parquet"), tmp_path / "o.parquet",
-            n_candidates=100)
+        run(
+            tiny_data,
+            tiny_lm,
+            str(tmp_path / "bad.parquet"),
+            tmp_path / "o.parquet",
+            n_candidates=100,
+        )
     empty = df.copy()
     empty.at[0, "answers"] = [""]
     write_parquet(empty, tmp_path / "empty.parquet")
@@ -175,8 +199,15 @@ def test_bad_inputs(tiny_data, tiny_lm, cands, tiny_encoder, tmp_path, caplog):
     long["query"] = long["query"] * 4
     write_parquet(long, tmp_path / "long.parquet")
     with caplog.at_level(logging.WARNING, logger="llmr.lm"):
-        out = run(tiny_data, tiny_lm, str(tmp_path / "long.parquet"), tmp_path / "l.parquet",
-                  max_length=8, held_out_ok=True, n_candidates=2)
+        out = run(
+            tiny_data,
+            tiny_lm,
+            str(tmp_path / "long.parquet"),
+            tmp_path / "l.parquet",
+            max_length=8,
+            held_out_ok=True,
+            n_candidates=2,
+        )
     assert np.isfinite(np.concatenate(out["doc_scores"])).all()
     assert "longer than max_length=8" in caplog.text
 
@@ -201,6 +232,7 @@ def test_scored_queries_are_a_stable_per_task_sample():
 
 
 def test_max_queries_per_task_limits_scoring(tiny_data, tiny_lm, cands, tmp_path):
-    df = run(tiny_data, tiny_lm, cands, tmp_path / "few.parquet", n_candidates=2,
-             max_queries_per_task=3)
+    df = run(
+        tiny_data, tiny_lm, cands, tmp_path / "few.parquet", n_candidates=2, max_queries_per_task=3
+    )
     assert df.groupby("task_name").size().to_dict() == {"cls_sent": 3, "mc_pick": 3}

@@ -35,8 +35,18 @@ from helpers.workflow import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 
-GPU_RULES = {"llm_score", "llm_eval", "train_reward", "reward_score", "train_retriever",
-             "train_epr", "dense_index", "search_topk", "eval_candidates_dense", "agreement"}
+GPU_RULES = {
+    "llm_score",
+    "llm_eval",
+    "train_reward",
+    "reward_score",
+    "train_retriever",
+    "train_epr",
+    "dense_index",
+    "search_topk",
+    "eval_candidates_dense",
+    "agreement",
+}
 SLURM_ARGS = ("--profile", "profiles/slurm", "--slurm-init-seconds-before-status-checks", "1")
 SCORES = "results/scores/round0.parquet"
 REWARD = "results/models/reward1"
@@ -75,8 +85,9 @@ def runner():
 
 def slurm_job(user: str, rule: str) -> str | None:
     """Id of the user's running SLURM job of ``rule`` (the plugin's comment names the rule)."""
-    out = subprocess.run(["squeue", "-h", "-u", user, "-t", "RUNNING", "-o", "%i %k"],
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["squeue", "-h", "-u", user, "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True
+    ).stdout
     for line in out.splitlines():
         job, _, comment = line.partition(" ")
         if comment == f"rule_{rule}" or comment.startswith(f"rule_{rule}_wildcards"):
@@ -84,15 +95,22 @@ def slurm_job(user: str, rule: str) -> str | None:
     return None
 
 
-def cancel_when(runner: Runner, proc: subprocess.Popen, log: Path, rule: str,
-                ready: Callable[[], bool], timeout: float = 900) -> str:
+def cancel_when(
+    runner: Runner,
+    proc: subprocess.Popen,
+    log: Path,
+    rule: str,
+    ready: Callable[[], bool],
+    timeout: float = 900,
+) -> str:
     """When ``ready()``, scancel the running job of ``rule`` (as its user); returns its id."""
     user = runner.user or os.environ.get("USER") or subprocess.getoutput("id -un")
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
-            pytest.fail(f"snakemake ended before {rule} could be cancelled:\n"
-                        f"{log.read_text()[-3000:]}")
+            pytest.fail(
+                f"snakemake ended before {rule} could be cancelled:\n{log.read_text()[-3000:]}"
+            )
         if ready():
             job = slurm_job(user, rule)
             if job:
@@ -105,8 +123,11 @@ def cancel_when(runner: Runner, proc: subprocess.Popen, log: Path, rule: str,
 def model_tensors(folder: Path) -> dict:
     from safetensors.torch import load_file
 
-    return {f.name + ":" + k: v for f in sorted(folder.glob("*.safetensors"))
-            for k, v in load_file(f).items()}
+    return {
+        f.name + ":" + k: v
+        for f in sorted(folder.glob("*.safetensors"))
+        for k, v in load_file(f).items()
+    }
 
 
 @pytest.fixture
@@ -154,8 +175,13 @@ def test_cancelled_jobs_resume_and_match_uninterrupted_run(runner, preempt_setup
     ckpt = wd / (REWARD + ".ckpt")
     log = wd / "run-train.log"
     proc = runner.popen(snakemake_command(*SLURM_ARGS, REWARD), wd, log)
-    cancel_when(runner, proc, log, "train_reward",
-                lambda: len(list(ckpt.glob("checkpoint-*/trainer_state.json"))) >= 2)
+    cancel_when(
+        runner,
+        proc,
+        log,
+        "train_reward",
+        lambda: len(list(ckpt.glob("checkpoint-*/trainer_state.json"))) >= 2,
+    )
     assert proc.wait(timeout=900) == 0, log.read_text()[-3000:]
     metrics = json.loads((wd / (REWARD + ".metrics.json")).read_text())
     assert metrics["resumed_from"] and "checkpoint-" in metrics["resumed_from"], metrics

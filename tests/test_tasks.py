@@ -33,27 +33,46 @@ def _write_task(root, name, data):
 @pytest.fixture
 def bb_root(tmp_path):
     root = tmp_path / "bb"
-    cls = [{"input": f"Is {i} even?", "target_scores": {"yes": int(i % 2 == 0),
-                                                        "no": int(i % 2 == 1)}}
-           for i in range(20)]
-    mc = [{"input": f"Pick {i}", "target_scores": {f"opt{i}": 1, f"x{i}": 0, f"y{i}": 0}}
-          for i in range(20)]
+    cls = [
+        {"input": f"Is {i} even?", "target_scores": {"yes": int(i % 2 == 0), "no": int(i % 2 == 1)}}
+        for i in range(20)
+    ]
+    mc = [
+        {"input": f"Pick {i}", "target_scores": {f"opt{i}": 1, f"x{i}": 0, f"y{i}": 0}}
+        for i in range(20)
+    ]
     gen = [{"input": f"Say {i}", "target": [str(i), f"#{i}"]} for i in range(20)]
-    _write_task(root, "cls", {"name": "cls", "metrics": ["multiple_choice_grade"],
-                              "examples": cls})
-    _write_task(root, "mc", {"name": "mc", "metrics": ["multiple_choice_grade"], "examples": mc,
-                             "example_input_prefix": "\nQuestion: "})
+    _write_task(root, "cls", {"name": "cls", "metrics": ["multiple_choice_grade"], "examples": cls})
+    _write_task(
+        root,
+        "mc",
+        {
+            "name": "mc",
+            "metrics": ["multiple_choice_grade"],
+            "examples": mc,
+            "example_input_prefix": "\nQuestion: ",
+        },
+    )
     _write_task(root, "gen", {"name": "gen", "metrics": ["exact_str_match"], "examples": gen})
     _write_task(root, "rg", {"name": "rg", "metrics": ["rouge"], "examples": gen})
     return root
 
 
 def test_bigbench_types_metrics_and_prefixes(bb_root):
-    train, test, passages, meta = load_bigbench_tasks(str(bb_root), ["cls", "mc", "gen", "rg"],
-                                                      seed=1, test_fraction=0.25, max_train=None,
-                                                      max_test=None, task_types={})
-    assert meta["cls"] == {"task_type": "classification", "labels": ["yes", "no"],
-                           "metric": "accuracy"}
+    train, test, passages, meta = load_bigbench_tasks(
+        str(bb_root),
+        ["cls", "mc", "gen", "rg"],
+        seed=1,
+        test_fraction=0.25,
+        max_train=None,
+        max_test=None,
+        task_types={},
+    )
+    assert meta["cls"] == {
+        "task_type": "classification",
+        "labels": ["yes", "no"],
+        "metric": "accuracy",
+    }
     assert meta["mc"]["task_type"] == "multiple_choice"
     assert meta["gen"]["metric"] == "exact_match" and meta["rg"]["metric"] == "rouge"
     mc = train[train.task_name == "mc"].iloc[0]
@@ -81,7 +100,10 @@ def test_unknown_bigbench_task(bb_root):
 def test_prepare_released_tiny(tiny_data):
     tasks = read_parquet(tiny_data["tasks"])
     assert dict(zip(tasks.task_name, tasks.task_type, strict=True)) == {
-        "cls_sent": "classification", "mc_pick": "multiple_choice", "gen_echo": "generation"}
+        "cls_sent": "classification",
+        "mc_pick": "multiple_choice",
+        "gen_echo": "generation",
+    }
     assert tasks.set_index("task_name").loc["gen_echo", "held_out"]
     train = read_parquet(tiny_data["train"])
     assert isinstance(train.answers.iloc[0], list)
@@ -96,22 +118,34 @@ def _write_jsonl_gz(path, records, raw_lines=()):
 
 
 def _prepare(src, out, tasks=("t",)):
-    prepare(source="released", source_dir=str(src), tasks=list(tasks), held_out=[], seed=0,
-            max_train_per_task=None, max_test_per_task=None, test_fraction=0.3, task_types={},
-            out_train=str(out / "train.parquet"), out_test=str(out / "test.parquet"),
-            out_passages=str(out / "passages.parquet"), out_tasks=str(out / "tasks.parquet"))
+    prepare(
+        source="released",
+        source_dir=str(src),
+        tasks=list(tasks),
+        held_out=[],
+        seed=0,
+        max_train_per_task=None,
+        max_test_per_task=None,
+        test_fraction=0.3,
+        task_types={},
+        out_train=str(out / "train.parquet"),
+        out_test=str(out / "test.parquet"),
+        out_passages=str(out / "passages.parquet"),
+        out_tasks=str(out / "tasks.parquet"),
+    )
 
 
-GOOD = {"query_id": "q1", "query": "x?", "answers": ["A"], "options": ["a", "b"],
-        "task_name": "t"}
+GOOD = {"query_id": "q1", "query": "x?", "answers": ["A"], "options": ["a", "b"], "task_name": "t"}
 
 
 @pytest.mark.parametrize(
     "bad, message",
     [
         ({"raw": "{not json"}, r"train.jsonl.gz: line 2: malformed JSON"),
-        ({"query_id": "q9", "answers": ["A"], "options": [""], "task_name": "t"},
-         r"record 2 \(query_id=q9\): missing field\(s\) query"),
+        (
+            {"query_id": "q9", "answers": ["A"], "options": [""], "task_name": "t"},
+            r"record 2 \(query_id=q9\): missing field\(s\) query",
+        ),
         ({**GOOD, "query_id": "q7", "answers": ["E"]}, r"q7.*'E' is not one of the 2"),
     ],
 )
@@ -122,8 +156,7 @@ def test_released_bad_records_name_file_and_record(tmp_path, bad, message):
     recs = [GOOD] + ([] if raw else [bad])
     _write_jsonl_gz(src / "train.jsonl.gz", recs, raw)
     _write_jsonl_gz(src / "test.jsonl.gz", [GOOD])
-    _write_jsonl_gz(src / "passages.jsonl.gz", [{"id": "p", "contents": "x?\na",
-                                                 "task_name": "t"}])
+    _write_jsonl_gz(src / "passages.jsonl.gz", [{"id": "p", "contents": "x?\na", "task_name": "t"}])
     with pytest.raises(RecordError, match=message):
         _prepare(src, out)
     assert not out.exists() or not any(out.iterdir())  # no partial output
@@ -136,8 +169,9 @@ def test_released_unknown_task(tiny_suite_dir, tmp_path):
 
 def test_subsample_drops_held_out_and_caps(tiny_data, tmp_path):
     out = tmp_path / "q.parquet"
-    subsample(tiny_data["train"], tiny_data["tasks"], str(out), max_per_task=5, seed=0,
-              drop_held_out=True)
+    subsample(
+        tiny_data["train"], tiny_data["tasks"], str(out), max_per_task=5, seed=0, drop_held_out=True
+    )
     df = pd.read_parquet(out)
     assert set(df.task_name) == {"cls_sent", "mc_pick"}
     assert df.groupby("task_name").size().tolist() == [5, 5]
@@ -154,14 +188,25 @@ def test_query_hash_matches_own_passage(tiny_data):
 
 # --------------------------------------------------------------- any BIG-bench task (issue 14)
 
+
 def _convert(root, names, **kw):
-    return load_bigbench_tasks(str(root), names, seed=1, test_fraction=0.25, max_train=None,
-                               max_test=None, task_types=kw.pop("task_types", {}), **kw)
+    return load_bigbench_tasks(
+        str(root),
+        names,
+        seed=1,
+        test_fraction=0.25,
+        max_train=None,
+        max_test=None,
+        task_types=kw.pop("task_types", {}),
+        **kw,
+    )
 
 
 def test_many_options_use_letters_past_z(tmp_path):
-    ex = [{"input": f"q{i}", "target_scores": {f"o{j}": int(j == 27 + i % 3) for j in range(34)}}
-          for i in range(12)]
+    ex = [
+        {"input": f"q{i}", "target_scores": {f"o{j}": int(j == 27 + i % 3) for j in range(34)}}
+        for i in range(12)
+    ]
     _write_task(tmp_path, "many", {"metrics": ["multiple_choice_grade"], "examples": ex})
     train, test, passages, meta = _convert(tmp_path, ["many"])
     assert meta["many"]["task_type"] == "multiple_choice"
@@ -172,14 +217,22 @@ def test_many_options_use_letters_past_z(tmp_path):
 
 
 def test_many_options_with_target_fall_back_to_generation(tmp_path):
-    ex = [{"input": f"q{i}", "target": f"o{i % 30}",
-           "target_scores": {f"o{j}": int(j == i % 30) for j in range(30)}} for i in range(12)]
-    _write_task(tmp_path, "chess", {"metrics": ["exact_str_match", "multiple_choice_grade"],
-                                    "examples": ex})
+    ex = [
+        {
+            "input": f"q{i}",
+            "target": f"o{i % 30}",
+            "target_scores": {f"o{j}": int(j == i % 30) for j in range(30)},
+        }
+        for i in range(12)
+    ]
+    _write_task(
+        tmp_path, "chess", {"metrics": ["exact_str_match", "multiple_choice_grade"], "examples": ex}
+    )
     train, _, _, meta = _convert(tmp_path, ["chess"])
     assert meta["chess"] == {"task_type": "generation", "labels": [], "metric": "exact_match"}
-    assert all(r.options == [] and r.answers == [f"o{int(r.query[1:]) % 30}"]
-               for r in train.itertuples())
+    assert all(
+        r.options == [] and r.answers == [f"o{int(r.query[1:]) % 30}"] for r in train.itertuples()
+    )
 
 
 def _parent_with_subtasks(root):
@@ -219,19 +272,29 @@ def test_malformed_examples_skipped_then_refused_over_threshold(tmp_path, caplog
 
 def test_all_empty_inputs_take_the_question_from_the_choices(tmp_path):
     ex = [{"input": "", "target_scores": {f"cause {i}": 1, f"effect {i}": 0}} for i in range(8)]
-    _write_task(tmp_path, "ce", {"task_prefix": "Which makes more sense?", "examples": ex,
-                                 "metrics": ["multiple_choice_grade"]})
+    _write_task(
+        tmp_path,
+        "ce",
+        {
+            "task_prefix": "Which makes more sense?",
+            "examples": ex,
+            "metrics": ["multiple_choice_grade"],
+        },
+    )
     train, _, _, meta = _convert(tmp_path, ["ce"])
     assert meta["ce"]["task_type"] == "multiple_choice"
     q = train.iloc[0].query
     assert q.startswith("Which makes more sense?\nchoice: cause ") and "\nchoice: effect" in q
 
 
-@pytest.mark.parametrize("data, reason", [
-    ({"examples": []}, "no_examples"),
-    ({"examples": [{"input": "a"}, {"input": "b"}]}, "no_answer_fields"),
-    ({"examples": [{"input": "a", "target": "b"}]}, "too_few_examples"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        ({"examples": []}, "no_examples"),
+        ({"examples": [{"input": "a"}, {"input": "b"}]}, "no_answer_fields"),
+        ({"examples": [{"input": "a", "target": "b"}]}, "too_few_examples"),
+    ],
+)
 def test_refusal_reasons(tmp_path, data, reason):
     _write_task(tmp_path, "t", data)
     with pytest.raises(TaskRefused) as err:
@@ -279,8 +342,11 @@ def test_every_task_in_the_bigbench_sdist_converts_or_is_refused_for_a_reason(tm
     """The pinned sdist where the pipeline puts it (fetched from PyPI when absent)."""
     sdist = bigbench_sdist()
     with tarfile.open(sdist, "r:gz") as tar:
-        files = [m.name.split("benchmark_tasks/", 1)[1] for m in tar
-                 if "/benchmark_tasks/" in m.name and m.name.endswith("/task.json")]
+        files = [
+            m.name.split("benchmark_tasks/", 1)[1]
+            for m in tar
+            if "/benchmark_tasks/" in m.name and m.name.endswith("/task.json")
+        ]
     rows = check_path(sdist, jobs=min(4, os.cpu_count() or 1))
     assert len(rows) == len(files)
     for r in rows:
@@ -306,7 +372,11 @@ def test_extract_bigbench_keeps_subtasks(tmp_path):
     out = tmp_path / "out"
     extract_bigbench(str(sdist), ["par", "other"], str(out))
     assert sorted(str(p.relative_to(out)) for p in out.rglob("task.json")) == [
-        "other/task.json", "par/s1/task.json", "par/s2/task.json", "par/task.json"]
+        "other/task.json",
+        "par/s1/task.json",
+        "par/s2/task.json",
+        "par/task.json",
+    ]
     out2 = tmp_path / "out2"
     extract_bigbench(str(sdist), ["par/s1"], str(out2))
     train, test, _, _ = _convert(out2, ["par/s1"])

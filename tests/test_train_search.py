@@ -38,16 +38,24 @@ def test_candidates_equal_the_pipelines_faiss_search(tiny_data, tiny_encoder, tm
     hp = {"pooling": "mean", "query_prefix": "", "passage_prefix": ""}
     train_search.search_candidates(tiny_encoder, data, tmp_path / "mine", 5, hp)
     build_index(tiny_encoder, tiny_data["passages"], str(tmp_path / "index"))
-    search(str(tmp_path / "index"), tiny_encoder, tiny_data["passages"], tiny_data["test"],
-           str(tmp_path / "faiss.parquet"), topk=5)
+    search(
+        str(tmp_path / "index"),
+        tiny_encoder,
+        tiny_data["passages"],
+        tiny_data["test"],
+        str(tmp_path / "faiss.parquet"),
+        topk=5,
+    )
     mine = pd.read_parquet(tmp_path / "mine" / "candidates.parquet")
     ref = pd.read_parquet(tmp_path / "faiss.parquet")
     assert list(mine["query_id"]) == list(ref["query_id"])
     assert all(len(x) == 5 for x in mine["doc_ids"])
-    for docs, scores, rdocs, rscores in zip(mine["doc_ids"], mine["doc_scores"],
-                                            ref["doc_ids"], ref["doc_scores"], strict=True):
+    for docs, scores, rdocs, rscores in zip(
+        mine["doc_ids"], mine["doc_scores"], ref["doc_ids"], ref["doc_scores"], strict=True
+    ):
         assert np.allclose(scores, rscores, atol=1e-5)  # same ranked scores
         # the same passages above the cut-off score (tied ones may swap or cross the cut)
         cut = min(scores) + 1e-5
-        assert {d for d, x in zip(docs, scores, strict=True) if x > cut} == \
-            {d for d, x in zip(rdocs, rscores, strict=True) if x > cut}
+        assert {d for d, x in zip(docs, scores, strict=True) if x > cut} == {
+            d for d, x in zip(rdocs, rscores, strict=True) if x > cut
+        }

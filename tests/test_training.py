@@ -20,8 +20,7 @@ from llmr.training import BoundedForward, TrainConfig, micro_batching
     ],
 )
 def test_micro_batching_is_exact_and_under_budget(batch, budget, group, length, expected):
-    micro, accum = micro_batching(TrainConfig(batch_size=batch, token_budget=budget),
-                                  group, length)
+    micro, accum = micro_batching(TrainConfig(batch_size=batch, token_budget=budget), group, length)
     assert (micro, accum) == expected
     assert micro * accum == batch
     assert micro == 1 or micro * group * length <= budget
@@ -42,8 +41,7 @@ def test_chunk_count():
 
 def _batch(tok, n: int) -> dict[str, torch.Tensor]:
     texts = [" ".join(["word"] * (3 + 5 * i)) for i in range(n)]
-    return dict(tok(texts, [f"passage {i}" for i in range(n)], padding=True,
-                    return_tensors="pt"))
+    return dict(tok(texts, [f"passage {i}" for i in range(n)], padding=True, return_tensors="pt"))
 
 
 @pytest.mark.parametrize("kind", ["cross-encoder", "bi-encoder"])

@@ -33,13 +33,34 @@ from helpers.workflow import (
 pytestmark = pytest.mark.workflow
 
 # Rules upstream of evaluation: none of them may rerun when only evaluation settings change.
-UPSTREAM = {"prepare", "train_queries", "bm25_index", "bm25_topk", "llm_score", "gather_scores",
-            "train_reward", "reward_score", "train_retriever", "train_epr", "dense_index",
-            "search_topk", "agreement"}
+UPSTREAM = {
+    "prepare",
+    "train_queries",
+    "bm25_index",
+    "bm25_topk",
+    "llm_score",
+    "gather_scores",
+    "train_reward",
+    "reward_score",
+    "train_retriever",
+    "train_epr",
+    "dense_index",
+    "search_topk",
+    "agreement",
+}
 # Rules that evaluation settings and prompt code may rerun.
-EVAL_SIDE = {"eval_queries", "eval_candidates_bm25", "eval_candidates_dense", "eval_candidates_gold",
-             "build_prompts",
-             "llm_eval", "summary", "report_examples", "export_retriever", "all"}
+EVAL_SIDE = {
+    "eval_queries",
+    "eval_candidates_bm25",
+    "eval_candidates_dense",
+    "eval_candidates_gold",
+    "build_prompts",
+    "llm_eval",
+    "summary",
+    "report_examples",
+    "export_retriever",
+    "all",
+}
 
 
 def config_variant(wd: Path, cfg: dict, name: str, **changes) -> str:
@@ -57,8 +78,11 @@ def config_variant(wd: Path, cfg: dict, name: str, **changes) -> str:
 def score_pairs(path: Path) -> dict[tuple[str, str], float]:
     """{(query_id, doc_id): LLM score} of a score file."""
     df = pd.read_parquet(path)
-    return {(q, d): float(s) for q, ds, ss in zip(df.query_id, df.doc_ids, df.doc_scores,
-                                                  strict=True) for d, s in zip(ds, ss, strict=True)}
+    return {
+        (q, d): float(s)
+        for q, ds, ss in zip(df.query_id, df.doc_ids, df.doc_scores, strict=True)
+        for d, s in zip(ds, ss, strict=True)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +159,17 @@ def test_complete_run_outputs(done_run):
     summary = pd.read_csv(wd / "results/eval/summary.csv")
     cols = ["retriever", "variant", "task", "category", "metric", "value", "n", "ci_low", "ci_high"]
     assert list(summary.columns[: len(cols)]) == cols
-    assert {"zero_shot", "random", "bm25", "base", "kmeans", "epr", "llm_kd", "gold_label",
-            "llmr1"} <= set(summary.retriever)
+    assert {
+        "zero_shot",
+        "random",
+        "bm25",
+        "base",
+        "kmeans",
+        "epr",
+        "llm_kd",
+        "gold_label",
+        "llmr1",
+    } <= set(summary.retriever)
     agreement = pd.read_csv(wd / "results/eval/agreement.csv")
     assert {"bm25", "base_encoder", "reward", "retriever"} <= set(agreement.scorer)
     metrics = json.loads((wd / "results/eval/llmr1/task_filter/metrics.json").read_text())
@@ -167,6 +200,7 @@ def test_outputs_stay_writable_by_their_owner(done_run):
 
 
 # ---- the README's "What reruns when" table, row by row (dry runs by the non-root user) ----
+
 
 def test_nothing_reruns_after_complete_run(done_run, runner):
     wd, _ = done_run
@@ -230,11 +264,20 @@ def test_changed_prompt_code_reruns_prompts_and_evaluation(done_run, runner):
 
 def test_added_task_reruns_everything(done_run, runner):
     wd, cfg = done_run
-    path = config_variant(wd, cfg, "task.yaml",
-                          suite__tasks=[*cfg["suite"]["tasks"], EXTRA_TASK])
+    path = config_variant(wd, cfg, "task.yaml", suite__tasks=[*cfg["suite"]["tasks"], EXTRA_TASK])
     jobs = planned_jobs(wd, "--configfile", path, runner=runner)
-    assert {"prepare", "bm25_index", "bm25_topk", "llm_score", "train_reward", "train_retriever",
-            "train_epr", "dense_index", "llm_eval", "summary"} <= set(jobs)
+    assert {
+        "prepare",
+        "bm25_index",
+        "bm25_topk",
+        "llm_score",
+        "train_reward",
+        "train_retriever",
+        "train_epr",
+        "dense_index",
+        "llm_eval",
+        "summary",
+    } <= set(jobs)
 
 
 def test_second_round_plans_only_round_two(done_run, runner):
@@ -251,8 +294,10 @@ def test_second_round_scoring_reuses_round_one_pairs(run_copy, runner):
     wd, cfg = run_copy
     path = config_variant(wd, cfg, "rounds2.yaml", rounds=2)
     snakemake(wd, "results/scores/round1.parquet", "--configfile", path, runner=runner)
-    before, after = score_pairs(wd / "results/scores/round0.parquet"), score_pairs(
-        wd / "results/scores/round1.parquet")
+    before, after = (
+        score_pairs(wd / "results/scores/round0.parquet"),
+        score_pairs(wd / "results/scores/round1.parquet"),
+    )
     shared = set(before) & set(after)
     assert shared, "round-1 candidates share no pair with round 0: nothing to reuse"
     assert all(before[k] == after[k] for k in shared)
@@ -271,11 +316,11 @@ def test_non_root_user_reruns_changed_retriever(run_copy, runner):
     after = {p.name: p.stat().st_mtime_ns for p in model.iterdir()}
     assert set(before) <= set(after)
     assert all(after[n] > before[n] for n in before)
-    assert planned_jobs(wd, "results/models/retriever1", "--configfile", path,
-                        runner=runner) == {}
+    assert planned_jobs(wd, "results/models/retriever1", "--configfile", path, runner=runner) == {}
 
 
 # ---- the rest of the rerun machinery ----
+
 
 def test_bad_config_key_is_rejected_before_any_job(done_run, runner):
     wd, cfg = done_run
@@ -301,7 +346,8 @@ def test_given_scores_skip_bm25_and_scoring(done_run, runner):
     wd, cfg = done_run
     src = wd / "variants/scores.jsonl.gz"
     pd.read_parquet(wd / "results/scores/round0.parquet").to_json(
-        src, orient="records", lines=True, compression="gzip")
+        src, orient="records", lines=True, compression="gzip"
+    )
     given = {"candidates": None, "scores": str(src), "teacher": []}
     path = config_variant(wd, cfg, "given_scores.yaml", given=given)
     jobs = planned_jobs(wd, "--configfile", path, "--forceall", runner=runner)
@@ -326,7 +372,8 @@ def test_missing_local_model_path_is_rejected(done_run, runner):
     proc = snakemake(wd, "-n", "--configfile", path, check=False, runner=runner)
     assert proc.returncode != 0
     assert "models.llm: local model path '/nonexistent/llm-folder' does not exist" in (
-        proc.stdout + proc.stderr)
+        proc.stdout + proc.stderr
+    )
 
 
 def test_resource_models_come_from_the_between_workflow_cache(runner, inputs):
@@ -349,11 +396,14 @@ def test_resource_models_come_from_the_between_workflow_cache(runner, inputs):
                     zf.write(f, f"tinyenc/model/{f.name}")
             runner.own(wd)
             wds.append(wd)
-            proc = snakemake(wd, "--cache", "offline_model", "--", target, runner=runner,
-                             extra_env=env)
+            proc = snakemake(
+                wd, "--cache", "offline_model", "--", target, runner=runner, extra_env=env
+            )
             outs.append(proc.stdout + proc.stderr)
-        first, second = (sorted(p.name for p in (wd / target).iterdir()
-                                if not p.name.startswith(".")) for wd in wds)
+        first, second = (
+            sorted(p.name for p in (wd / target).iterdir() if not p.name.startswith("."))
+            for wd in wds
+        )
         assert first == second and "config.json" in first
         assert "to cache" in outs[0] and "from cache" in outs[1] and "to cache" not in outs[1]
         assert "unpacked" in (wds[0] / "logs/resources/model_tinyenc.log").read_text()
@@ -365,6 +415,7 @@ def test_resource_models_come_from_the_between_workflow_cache(runner, inputs):
 
 
 # ---- the same DAG on a real SLURM cluster ----
+
 
 def require_slurm() -> None:
     if not slurm_up():
@@ -388,12 +439,19 @@ def test_whole_dag_under_slurm_equals_local(done_run, runner):
     local, cfg = done_run
     wd = new_workdir(runner, cfg)
     try:
-        proc = snakemake(wd, "--profile", "profiles/slurm",
-                         "--slurm-init-seconds-before-status-checks", "1", runner=runner)
+        proc = snakemake(
+            wd,
+            "--profile",
+            "profiles/slurm",
+            "--slurm-init-seconds-before-status-checks",
+            "1",
+            runner=runner,
+        )
         out = proc.stdout + proc.stderr
-        submitted = set(re.findall(r"submitted with SLURM jobid \d+ \(log: \S*?/rule_(\w+?)/",
-                                   out))
-        assert {"llm_score", "train_reward", "train_retriever", "llm_eval"} <= submitted, out[-3000:]
+        submitted = set(re.findall(r"submitted with SLURM jobid \d+ \(log: \S*?/rule_(\w+?)/", out))
+        assert {"llm_score", "train_reward", "train_retriever", "llm_eval"} <= submitted, out[
+            -3000:
+        ]
         assert not submitted & local_rules(), submitted & local_rules()
         for name in ("results/eval/summary.csv", "results/eval/agreement.csv"):
             assert (wd / name).read_bytes() == (local / name).read_bytes(), name

@@ -1,4 +1,5 @@
 """Rule agreement_table → llmr.io.concat_csv."""
+
 from llmr.io import concat_csv
 from llmr.stage import run
 

@@ -1,7 +1,16 @@
 """Rules search_topk / eval_candidates_dense → llmr.index.search."""
+
 from llmr.index import search
 from llmr.stage import hyperparameters, run
 
 i, o = snakemake.input, snakemake.output
-run(search, snakemake.log[0], index_dir=i.index, passages=i.passages, queries=i.queries,
-    out=o.candidates, run_file=o.run_file, **hyperparameters(snakemake.params))
+run(
+    search,
+    snakemake.log[0],
+    index_dir=i.index,
+    passages=i.passages,
+    queries=i.queries,
+    out=o.candidates,
+    run_file=o.run_file,
+    **hyperparameters(snakemake.params),
+)

@@ -1,8 +1,18 @@
 """Rule export_retriever → llmr.api.export_retriever."""
+
 from llmr.api import export_retriever
 from llmr.stage import hyperparameters, run
 
 i, p = snakemake.input, snakemake.params
-run(export_retriever, snakemake.log[0], out_dir=snakemake.output[0],
-    name=snakemake.wildcards.name, index=i.index, passages=i.passages, tasks=i.tasks,
-    summary=i.summary, code_fingerprint=p.code, **hyperparameters(p))
+run(
+    export_retriever,
+    snakemake.log[0],
+    out_dir=snakemake.output[0],
+    name=snakemake.wildcards.name,
+    index=i.index,
+    passages=i.passages,
+    tasks=i.tasks,
+    summary=i.summary,
+    code_fingerprint=p.code,
+    **hyperparameters(p),
+)

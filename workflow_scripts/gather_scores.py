@@ -1,4 +1,5 @@
 """Rule gather_scores → llmr.score.gather."""
+
 from llmr.score import gather
 from llmr.stage import run
 

@@ -1,4 +1,5 @@
 """Rule training_curves → llmr.report.training_curves."""
+
 from llmr.report import training_curves
 from llmr.stage import run
 

@@ -55,14 +55,24 @@ def prepare(
         raise ValueError(f"task_types: unknown type(s) {bad}; use one of {TASK_TYPES}")
     if source == "bigbench":
         train, test, passages, meta = load_bigbench_tasks(
-            source_dir, tasks, seed, test_fraction, max_train_per_task, max_test_per_task,
-            task_types, max_malformed_fraction,
+            source_dir,
+            tasks,
+            seed,
+            test_fraction,
+            max_train_per_task,
+            max_test_per_task,
+            task_types,
+            max_malformed_fraction,
         )
     elif source in ("released", "hub"):  # hub: source_dir = the fetched suite files
         from llmr.tasks.hub import released_root
 
         train, test, passages, meta = load_released(
-            released_root(source_dir), tasks, task_types, max_train_per_task, max_test_per_task,
+            released_root(source_dir),
+            tasks,
+            task_types,
+            max_train_per_task,
+            max_test_per_task,
             seed,
         )
     elif source == "original":  # the paper's datasets; source_dir: local copies or empty
@@ -104,36 +114,48 @@ def prepare(
         raise ValueError(
             f"{source_dir}: the suite has {int(task_df.n_test.sum())} test examples and "
             f"{int(task_df.n_passages.sum())} pool passages for tasks {list(tasks)}; it needs "
-            "both (check the task names and the test / passages files)")
+            "both (check the task names and the test / passages files)"
+        )
     for name in task_df.task_name[(task_df.n_test == 0) | (task_df.n_passages == 0)]:
         log.warning("%s: no test split or no pool of its own (trains only / tests only)", name)
     write_parquet(train, out_train)
     write_parquet(test, out_test)
     write_parquet(passages, out_passages)
     write_parquet(task_df, out_tasks)
-    log.info("prepared %d tasks: %d train, %d test, %d passages", len(tasks), len(train),
-             len(test), len(passages))
+    log.info(
+        "prepared %d tasks: %d train, %d test, %d passages",
+        len(tasks),
+        len(train),
+        len(test),
+        len(passages),
+    )
     log.info("\n%s", task_df.drop(columns=["labels"]).to_string(index=False))
 
 
-def _check_unique_ids(train: pd.DataFrame, test: pd.DataFrame, passages: pd.DataFrame,
-                      source_dir: str) -> None:
+def _check_unique_ids(
+    train: pd.DataFrame, test: pd.DataFrame, passages: pd.DataFrame, source_dir: str
+) -> None:
     """Query ids unique within train and within test, passage ids unique (RecordError)."""
     from llmr.io import RecordError
 
     for split, df in (("train", train), ("test", test)):
         dup = df["query_id"][df["query_id"].duplicated()].unique().tolist()
         if dup:
-            raise RecordError(f"{source_dir}: duplicate query_id(s) {dup[:5]} in the {split} "
-                              "split; each query needs its own id")
+            raise RecordError(
+                f"{source_dir}: duplicate query_id(s) {dup[:5]} in the {split} "
+                "split; each query needs its own id"
+            )
     pdup = passages["id"][passages["id"].duplicated()].unique().tolist()
     if pdup:
-        raise RecordError(f"{source_dir}: duplicate passage id(s) {pdup[:5]} in the passages "
-                          "file; each passage needs its own id")
+        raise RecordError(
+            f"{source_dir}: duplicate passage id(s) {pdup[:5]} in the passages "
+            "file; each passage needs its own id"
+        )
 
 
-def _check_single_line_labels(train: pd.DataFrame, test: pd.DataFrame, meta: dict,
-                              source_dir: str) -> None:
+def _check_single_line_labels(
+    train: pd.DataFrame, test: pd.DataFrame, meta: dict, source_dir: str
+) -> None:
     """RecordError when a classification label holds a line break.
 
     A demonstration's label is the last line of its passage (``records.passage_label``), as
@@ -148,11 +170,13 @@ def _check_single_line_labels(train: pd.DataFrame, test: pd.DataFrame, meta: dic
             continue
         for label in m.get("labels", []):
             if "\n" in str(label) or "\r" in str(label):
-                raise RecordError(f"{source_dir}: task {name!r}: classification label "
-                                  f"{str(label)!r} contains a line break; labels must be one "
-                                  "line (a demonstration's label is its last line): replace it, "
-                                  f"or set suite.task_types.{name} to multiple_choice or "
-                                  "generation")
+                raise RecordError(
+                    f"{source_dir}: task {name!r}: classification label "
+                    f"{str(label)!r} contains a line break; labels must be one "
+                    "line (a demonstration's label is its last line): replace it, "
+                    f"or set suite.task_types.{name} to multiple_choice or "
+                    "generation"
+                )
         for split, df in (("train", train), ("test", test)):
             sub = df[df.task_name == name]
             for qid, a, o in zip(sub["query_id"], sub["answers"], sub["options"], strict=True):
@@ -163,19 +187,24 @@ def _check_single_line_labels(train: pd.DataFrame, test: pd.DataFrame, meta: dic
                         f"classification task but its answer {y!r} contains a line break; "
                         "labels must be one line (a demonstration's label is its last "
                         f"line): replace it, or set suite.task_types.{name} to "
-                        "multiple_choice or generation")
+                        "multiple_choice or generation"
+                    )
 
 
 def passages_from_train(train: pd.DataFrame) -> pd.DataFrame:
     """The demonstration pool built from training examples (id = query_id)."""
     contents = [
         passage_contents(q, gold_text(a, o, where=qid))
-        for q, a, o, qid in zip(train["query"], train["answers"], train["options"],
-                                train["query_id"], strict=True)
+        for q, a, o, qid in zip(
+            train["query"], train["answers"], train["options"], train["query_id"], strict=True
+        )
     ]
     return pd.DataFrame(
-        {"id": train["query_id"].tolist(), "contents": contents,
-         "task_name": train["task_name"].tolist()}
+        {
+            "id": train["query_id"].tolist(),
+            "contents": contents,
+            "task_name": train["task_name"].tolist(),
+        }
     )
 
 
@@ -222,5 +251,6 @@ def subsample(
         raise ValueError(f"{examples}: no examples left after subsampling")
     out_df = pd.concat(parts).reset_index(drop=True)
     write_parquet(out_df, out)
-    log.info("%s: kept %d of %d examples (max %s per task)", out, len(out_df), len(df),
-             max_per_task)
+    log.info(
+        "%s: kept %d of %d examples (max %s per task)", out, len(out_df), len(df), max_per_task
+    )

@@ -107,8 +107,9 @@ def parse_task_json(raw: bytes, where: str, task: str) -> dict:
     except UnicodeDecodeError as e:
         raise TaskRefused(task, "unreadable", f"{where}: not UTF-8 (byte {e.start})") from None
     except json.JSONDecodeError as e:
-        raise TaskRefused(task, "unreadable",
-                          f"{where}: malformed JSON ({e.msg} at line {e.lineno})") from None
+        raise TaskRefused(
+            task, "unreadable", f"{where}: malformed JSON ({e.msg} at line {e.lineno})"
+        ) from None
     if not isinstance(data, dict):
         raise TaskRefused(task, "unreadable", f"{where}: expected a JSON object at top level")
     return data
@@ -129,8 +130,9 @@ def task_parts(root: Path, name: str) -> tuple[dict, list[_Part]]:
     data = read_task_json(path, name)
     if "examples" in data or not any(root.joinpath(name).glob("*/task.json")):
         if not _has_examples(data):
-            raise TaskRefused(name, "no_examples", f"{path}: no 'examples' list and no "
-                              "subtask folders")
+            raise TaskRefused(
+                name, "no_examples", f"{path}: no 'examples' list and no subtask folders"
+            )
         return data, [_Part(name, str(path), lambda d=data: d)]
     parts = []
     for sub in sorted(root.joinpath(name).glob("*/task.json")):
@@ -190,12 +192,16 @@ class _Stats:
                 self.n_target += 1
 
 
-def _detect(stats: _Stats, name: str, forced: str | None, tolerance: float
-            ) -> tuple[str, list[str], str, str]:
+def _detect(
+    stats: _Stats, name: str, forced: str | None, tolerance: float
+) -> tuple[str, list[str], str, str]:
     """(task_type, labels, metric, note) from the task's statistics."""
     if not stats.n_scores and not stats.n_target:
-        raise TaskRefused(name, "no_answer_fields", f"none of its {stats.n} examples has a "
-                          "'target' or 'target_scores'")
+        raise TaskRefused(
+            name,
+            "no_answer_fields",
+            f"none of its {stats.n} examples has a 'target' or 'target_scores'",
+        )
     need = (1 - tolerance) * stats.n
     has_scores = stats.n_scores > 0 and stats.n_scores >= need
     has_target = stats.n_target > 0 and stats.n_target >= need
@@ -204,8 +210,12 @@ def _detect(stats: _Stats, name: str, forced: str | None, tolerance: float
         return GENERATION, [], gen_metric, "type forced"
     use_choice = has_scores and ("multiple_choice_grade" in stats.metrics or not has_target)
     if forced is None and use_choice and stats.max_options > len(LETTERS) and has_target:
-        return GENERATION, [], gen_metric, (
-            f"{stats.max_options} options in an example: generation from 'target'")
+        return (
+            GENERATION,
+            [],
+            gen_metric,
+            (f"{stats.max_options} options in an example: generation from 'target'"),
+        )
     if forced is None and not use_choice:
         return GENERATION, [], gen_metric, ""
     single_set = len(stats.option_sets) == 1
@@ -216,8 +226,11 @@ def _detect(stats: _Stats, name: str, forced: str | None, tolerance: float
         forced is None and single_set and one_line and len(stats.first_options) <= MAX_LABELS
     ):
         return CLASSIFICATION, [_clean(o) for o in stats.first_options], "accuracy", ""
-    note = (f"up to {stats.max_options} options (letters A..{option_letter(stats.max_options - 1)})"
-            if stats.max_options > len(LETTERS) else "")
+    note = (
+        f"up to {stats.max_options} options (letters A..{option_letter(stats.max_options - 1)})"
+        if stats.max_options > len(LETTERS)
+        else ""
+    )
     return MULTIPLE_CHOICE, [], "accuracy", note
 
 
@@ -229,13 +242,23 @@ def _input_prefix(data: dict, parent: dict) -> str:
 
 
 def _all_inputs_empty(examples: list) -> bool:
-    return all(isinstance(e, dict) and isinstance(e.get("input", ""), str)
-               and not e.get("input", "").strip() for e in examples)
+    return all(
+        isinstance(e, dict)
+        and isinstance(e.get("input", ""), str)
+        and not e.get("input", "").strip()
+        for e in examples
+    )
 
 
 def convert_example(
-    e: object, i: int, task: str, task_type: str, prefix: str, where: str,
-    labels: Sequence[str] = (), choices_as_input: str | None = None,
+    e: object,
+    i: int,
+    task: str,
+    task_type: str,
+    prefix: str,
+    where: str,
+    labels: Sequence[str] = (),
+    choices_as_input: str | None = None,
 ) -> dict:
     """One BIG-bench example → llmr example dict; RecordError names ``where`` and the reason.
 
@@ -250,8 +273,10 @@ def convert_example(
     if not isinstance(e["input"], str):
         raise RecordError(f"{where}: 'input' is a {type(e['input']).__name__}, not a string")
     scores = _option_scores(e)
-    no_gold = (f"{where}: no option of 'target_scores' has a positive score (all zero or "
-               "negative: no gold answer)")
+    no_gold = (
+        f"{where}: no option of 'target_scores' has a positive score (all zero or "
+        "negative: no gold answer)"
+    )
     if choices_as_input is not None and scores:
         lines = [choices_as_input] if choices_as_input else []
         query = _clean("\n".join(lines + [f"choice: {o}" for o in scores]))
@@ -315,8 +340,7 @@ def convert_task(
     for part in parts:
         stats.add(cached if cached is not None else part.load())
     if stats.n == 0:
-        raise TaskRefused(name, "no_examples", f"{parts[0].where if parts else name}: "
-                          "no examples")
+        raise TaskRefused(name, "no_examples", f"{parts[0].where if parts else name}: no examples")
     task_type, labels, metric, note = _detect(stats, name, forced, max_malformed_fraction)
     examples: list[dict] = []
     skipped: list[tuple[str, str]] = []
@@ -331,8 +355,9 @@ def convert_task(
             choices_as_input = _clean(tp) if isinstance(tp, str) else ""
         for i, e in enumerate(exs):
             try:
-                ex = convert_example(e, i, part.name, task_type, prefix, part.where, labels,
-                                     choices_as_input)
+                ex = convert_example(
+                    e, i, part.name, task_type, prefix, part.where, labels, choices_as_input
+                )
             except RecordError as err:
                 msg = str(err)
                 reason = msg.split(f"example {i}: ", 1)[-1]
@@ -347,12 +372,14 @@ def convert_task(
     n_total = stats.n
     if skipped:
         counts = ", ".join(f"{n} × {r}" for r, n in Counter(r for _, r in skipped).most_common())
-        log.warning("task %s: skipped %d of %d malformed examples (%s)", name, len(skipped),
-                    n_total, counts)
+        log.warning(
+            "task %s: skipped %d of %d malformed examples (%s)", name, len(skipped), n_total, counts
+        )
     if len(skipped) > max_malformed_fraction * n_total:
         first = skipped[0]
         raise TaskRefused(
-            name, "too_many_malformed",
+            name,
+            "too_many_malformed",
             f"{len(skipped)} of {n_total} examples are malformed (more than "
             f"suite.max_malformed_fraction={max_malformed_fraction}); first: {first[0]}: "
             f"{first[1]}",
@@ -360,9 +387,18 @@ def convert_task(
     if n_usable < 2:
         raise TaskRefused(name, "too_few_examples", f"{n_usable} usable example(s)")
     subtasks = [p.name for p in parts] if len(parts) > 1 or parts[0].name != name else []
-    return ConvertedTask(name=name, task_type=task_type, labels=labels, metric=metric,
-                         examples=examples, n_usable=n_usable, n_total=n_total,
-                         skipped=skipped, subtasks=subtasks, note=note)
+    return ConvertedTask(
+        name=name,
+        task_type=task_type,
+        labels=labels,
+        metric=metric,
+        examples=examples,
+        n_usable=n_usable,
+        n_total=n_total,
+        skipped=skipped,
+        subtasks=subtasks,
+        note=note,
+    )
 
 
 def available_tasks(root: Path) -> list[str]:
@@ -372,15 +408,25 @@ def available_tasks(root: Path) -> list[str]:
     return sorted(names)
 
 
-def iter_tasks(root: Path, names: Sequence[str], task_types: dict[str, str] | None = None,
-               max_malformed_fraction: float = DEFAULT_MAX_MALFORMED_FRACTION,
-               keep_examples: bool = True) -> Iterator[ConvertedTask | TaskRefused]:
+def iter_tasks(
+    root: Path,
+    names: Sequence[str],
+    task_types: dict[str, str] | None = None,
+    max_malformed_fraction: float = DEFAULT_MAX_MALFORMED_FRACTION,
+    keep_examples: bool = True,
+) -> Iterator[ConvertedTask | TaskRefused]:
     """Convert each named task, yielding the ConvertedTask or the TaskRefused error."""
     for name in names:
         try:
             parent, parts = task_parts(root, name)
-            yield convert_task(name, parts, parent, (task_types or {}).get(name),
-                               max_malformed_fraction, keep_examples)
+            yield convert_task(
+                name,
+                parts,
+                parent,
+                (task_types or {}).get(name),
+                max_malformed_fraction,
+                keep_examples,
+            )
         except TaskRefused as e:
             yield e
 
@@ -408,20 +454,32 @@ def load_bigbench_tasks(
             "`llmr tasks check` lists them all)"
         )
     train_rows, test_rows, meta = [], [], {}
-    for task, result in zip(tasks, iter_tasks(root, tasks, task_types, max_malformed_fraction),
-                            strict=True):
+    for task, result in zip(
+        tasks, iter_tasks(root, tasks, task_types, max_malformed_fraction), strict=True
+    ):
         if isinstance(result, TaskRefused):
             raise result
         examples = result.examples
         tr, te = split_indices(len(examples), task, seed, test_fraction, max_train, max_test)
         train_rows += [examples[i] for i in tr]
         test_rows += [examples[i] for i in te]
-        meta[task] = {"task_type": result.task_type, "labels": result.labels,
-                      "metric": result.metric}
-        log.info("task %s: %s, %s, %d usable of %d examples%s", task, result.task_type,
-                 result.metric, result.n_usable, result.n_total,
-                 f" ({result.note})" if result.note else "")
+        meta[task] = {
+            "task_type": result.task_type,
+            "labels": result.labels,
+            "metric": result.metric,
+        }
+        log.info(
+            "task %s: %s, %s, %d usable of %d examples%s",
+            task,
+            result.task_type,
+            result.metric,
+            result.n_usable,
+            result.n_total,
+            f" ({result.note})" if result.note else "",
+        )
     columns = ["query_id", "query", "answers", "options", "task_name"]
-    train, test = pd.DataFrame(train_rows, columns=columns), pd.DataFrame(test_rows,
-                                                                         columns=columns)
+    train, test = (
+        pd.DataFrame(train_rows, columns=columns),
+        pd.DataFrame(test_rows, columns=columns),
+    )
     return train, test, passages_from_train(train), meta

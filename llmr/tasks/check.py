@@ -53,7 +53,7 @@ def extract_all(sdist: str | Path, out_dir: str | Path) -> Path:
             parts = m.name.split("/")
             if "benchmark_tasks" not in parts or parts[-1] != "task.json":
                 continue
-            rel = parts[parts.index("benchmark_tasks") + 1:-1]
+            rel = parts[parts.index("benchmark_tasks") + 1 : -1]
             if not 1 <= len(rel) <= 2 or any(p in ("", ".", "..") for p in rel):
                 continue
             fh = tar.extractfile(m)
@@ -80,10 +80,18 @@ def _row(name: str, result: ConvertedTask | TaskRefused) -> dict:
     if isinstance(result, TaskRefused):
         row.update(status="refused", reason=result.reason, detail=result.detail)
         return row
-    row.update(status="ok", task_type=result.task_type, metric=result.metric,
-               n_usable=result.n_usable, n_total=result.n_total, n_skipped=len(result.skipped),
-               skipped=result.skipped_by_reason(), n_subtasks=len(result.subtasks),
-               note=result.note, labels=result.labels)
+    row.update(
+        status="ok",
+        task_type=result.task_type,
+        metric=result.metric,
+        n_usable=result.n_usable,
+        n_total=result.n_total,
+        n_skipped=len(result.skipped),
+        skipped=result.skipped_by_reason(),
+        n_subtasks=len(result.subtasks),
+        note=result.note,
+        labels=result.labels,
+    )
     return row
 
 
@@ -93,16 +101,24 @@ def _check_chunk(args: tuple[str, list[str], float]) -> list[dict]:
     level = conv_log.level
     conv_log.setLevel(logging.ERROR)  # the rows report skipped examples; no log per example
     try:
-        return [_row(n, r) for n, r in zip(
-            names, iter_tasks(Path(root), names, max_malformed_fraction=frac,
-                              keep_examples=False), strict=True)]
+        return [
+            _row(n, r)
+            for n, r in zip(
+                names,
+                iter_tasks(Path(root), names, max_malformed_fraction=frac, keep_examples=False),
+                strict=True,
+            )
+        ]
     finally:
         conv_log.setLevel(level)
 
 
-def check_folder(root: Path, names: Sequence[str] | None = None,
-                 max_malformed_fraction: float = DEFAULT_MAX_MALFORMED_FRACTION,
-                 jobs: int = 1) -> list[dict]:
+def check_folder(
+    root: Path,
+    names: Sequence[str] | None = None,
+    max_malformed_fraction: float = DEFAULT_MAX_MALFORMED_FRACTION,
+    jobs: int = 1,
+) -> list[dict]:
     """One row per task and subtask: type, metric, usable examples, or the refusal reason."""
     names = list(names) if names else available_tasks(root)
     unknown = [n for n in names if not (root / n / "task.json").is_file()]
@@ -117,9 +133,12 @@ def check_folder(root: Path, names: Sequence[str] | None = None,
     return sorted(rows, key=lambda r: order[r["task"]])
 
 
-def check_path(path: str | Path, names: Sequence[str] | None = None,
-               max_malformed_fraction: float = DEFAULT_MAX_MALFORMED_FRACTION,
-               jobs: int = 1) -> list[dict]:
+def check_path(
+    path: str | Path,
+    names: Sequence[str] | None = None,
+    max_malformed_fraction: float = DEFAULT_MAX_MALFORMED_FRACTION,
+    jobs: int = 1,
+) -> list[dict]:
     """``check_folder`` on a folder, or on a temporary extraction of an sdist."""
     path = Path(path)
     if not path.exists():
@@ -134,8 +153,10 @@ def check_path(path: str | Path, names: Sequence[str] | None = None,
 def summarise(rows: Sequence[dict]) -> dict:
     """Counts of converted and refused tasks (top level and subtasks) and of refusal reasons."""
     out: dict = {}
-    for level, sel in (("tasks", [r for r in rows if r["parent"] is None]),
-                       ("subtasks", [r for r in rows if r["parent"] is not None])):
+    for level, sel in (
+        ("tasks", [r for r in rows if r["parent"] is None]),
+        ("subtasks", [r for r in rows if r["parent"] is not None]),
+    ):
         out[level] = {
             "total": len(sel),
             "ok": sum(r["status"] == "ok" for r in sel),
@@ -161,8 +182,10 @@ def format_rows(rows: Sequence[dict]) -> str:
             notes.append("skipped " + ", ".join(f"{n} {k}" for k, n in r["skipped"].items()))
         if r["note"]:
             notes.append(r["note"])
-        lines.append(f"{r['task']:<{width}}  {r['task_type']:<15}  {r['metric']:<11}  "
-                     f"{r['n_usable']:>6}/{r['n_total']:<6}  {'; '.join(notes)}".rstrip())
+        lines.append(
+            f"{r['task']:<{width}}  {r['task_type']:<15}  {r['metric']:<11}  "
+            f"{r['n_usable']:>6}/{r['n_total']:<6}  {'; '.join(notes)}".rstrip()
+        )
     return "\n".join(lines)
 
 
@@ -171,17 +194,27 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="llmr tasks check",
         description="Convert every BIG-bench task and subtask as the pipeline would, and list "
-                    "each one's type, metric and usable examples, or why it is refused.",
+        "each one's type, metric and usable examples, or why it is refused.",
     )
-    p.add_argument("path", help="bigbench sdist (.tar.gz), an extracted copy, or a folder of "
-                                "<task>/task.json files (e.g. resources/bigbench)")
+    p.add_argument(
+        "path",
+        help="bigbench sdist (.tar.gz), an extracted copy, or a folder of "
+        "<task>/task.json files (e.g. resources/bigbench)",
+    )
     p.add_argument("--json", metavar="OUT", help="also write the rows and counts as JSON here")
-    p.add_argument("--task", action="append", metavar="NAME",
-                   help="check only this task (task or task/subtask; repeatable)")
-    p.add_argument("--max-malformed-fraction", type=float,
-                   default=DEFAULT_MAX_MALFORMED_FRACTION,
-                   help="refuse a task when more than this fraction of its examples is "
-                        "malformed (suite.max_malformed_fraction)")
+    p.add_argument(
+        "--task",
+        action="append",
+        metavar="NAME",
+        help="check only this task (task or task/subtask; repeatable)",
+    )
+    p.add_argument(
+        "--max-malformed-fraction",
+        type=float,
+        default=DEFAULT_MAX_MALFORMED_FRACTION,
+        help="refuse a task when more than this fraction of its examples is "
+        "malformed (suite.max_malformed_fraction)",
+    )
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
     args = p.parse_args(argv)
     try:
@@ -195,7 +228,14 @@ def main(argv: list[str]) -> int:
         refused = ", ".join(f"{n} {k}" for k, n in s["refused"].items()) or "none"
         print(f"{level}: {s['ok']} of {s['total']} convert; refused: {refused}")
     if args.json:
-        write_json({"source": str(args.path), "max_malformed_fraction":
-                    args.max_malformed_fraction, "summary": summary,
-                    "refusal_reasons": REFUSAL_REASONS, "tasks": rows}, args.json)
+        write_json(
+            {
+                "source": str(args.path),
+                "max_malformed_fraction": args.max_malformed_fraction,
+                "summary": summary,
+                "refusal_reasons": REFUSAL_REASONS,
+                "tasks": rows,
+            },
+            args.json,
+        )
     return 0

@@ -92,16 +92,24 @@ def fetch_released(
         raise ValueError(f"unknown released file {name!r}; one of {RELEASED_FILES}")
     filename = f"{name}.jsonl.gz"
     endpoint = endpoint or constants.ENDPOINT
-    kwargs: dict[str, Any] = {"repo_id": repo_id, "filename": filename, "repo_type": "dataset",
-                              "revision": revision}
+    kwargs: dict[str, Any] = {
+        "repo_id": repo_id,
+        "filename": filename,
+        "repo_type": "dataset",
+        "revision": revision,
+    }
     if endpoint != constants.ENDPOINT:
         kwargs["endpoint"] = endpoint
     if constants.HF_HUB_OFFLINE:
         try:
             cached = hf_hub_download(**kwargs, local_files_only=True)
         except Exception as e:  # noqa: BLE001 - any miss means "not cached"
-            raise HubUnreachable(_advice(repo_id, f"offline mode is set (HF_HUB_OFFLINE) and "
-                                                  f"{filename} is not cached ({e})")) from None
+            raise HubUnreachable(
+                _advice(
+                    repo_id,
+                    f"offline mode is set (HF_HUB_OFFLINE) and {filename} is not cached ({e})",
+                )
+            ) from None
     else:
         try:
             check_reachable(endpoint, timeout)
@@ -109,8 +117,11 @@ def fetch_released(
             raise HubUnreachable(_advice(repo_id, f"{endpoint} does not answer ({e})")) from None
         try:
             cached = hf_hub_download(**kwargs, etag_timeout=timeout)
-        except (errors.RepositoryNotFoundError, errors.RevisionNotFoundError,
-                errors.EntryNotFoundError):
+        except (
+            errors.RepositoryNotFoundError,
+            errors.RevisionNotFoundError,
+            errors.EntryNotFoundError,
+        ):
             raise  # the hub answered: a wrong repo id, revision or file name
         except Exception as e:  # noqa: BLE001 - connection errors of any HTTP client
             raise HubUnreachable(_advice(repo_id, f"{type(e).__name__}: {e}")) from None

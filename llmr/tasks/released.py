@@ -14,11 +14,16 @@ from llmr.tasks.split import task_rng
 
 
 def _find(root: Path, stem: str) -> Path:
-    found = [root / f"{stem}{suffix}" for suffix in (".jsonl.gz", ".jsonl")
-             if (root / f"{stem}{suffix}").exists()]
+    found = [
+        root / f"{stem}{suffix}"
+        for suffix in (".jsonl.gz", ".jsonl")
+        if (root / f"{stem}{suffix}").exists()
+    ]
     if len(found) > 1:
-        raise FileNotFoundError(f"{root}: both {stem}.jsonl.gz and {stem}.jsonl; which one is "
-                                "the data is ambiguous: remove or rename one of them")
+        raise FileNotFoundError(
+            f"{root}: both {stem}.jsonl.gz and {stem}.jsonl; which one is "
+            "the data is ambiguous: remove or rename one of them"
+        )
     if found:
         return found[0]
     raise FileNotFoundError(f"{root}: no {stem}.jsonl.gz or {stem}.jsonl")
@@ -30,9 +35,12 @@ def _finite(v: object) -> bool:
 
 def _check_types(rec: dict, where: str) -> None:
     """RecordError naming the field when a released record has a field of the wrong type."""
+
     def bad(field: str, want: str) -> RecordError:
-        return RecordError(f"{where}: '{field}' must be {want}, got "
-                           f"{type(rec[field]).__name__} {str(rec[field])[:40]!r}")
+        return RecordError(
+            f"{where}: '{field}' must be {want}, got "
+            f"{type(rec[field]).__name__} {str(rec[field])[:40]!r}"
+        )
 
     for f in ("query", "task_name"):
         if not isinstance(rec[f], str):
@@ -43,12 +51,14 @@ def _check_types(rec: dict, where: str) -> None:
         raise bad("query_id", "a string or an integer")
     scalar = (str, int, float)
     ans = rec["answers"]
-    if not (isinstance(ans, scalar) or isinstance(ans, list) and all(
-            isinstance(a, scalar) for a in ans)):
+    if not (
+        isinstance(ans, scalar) or isinstance(ans, list) and all(isinstance(a, scalar) for a in ans)
+    ):
         raise bad("answers", "a list of strings")
     if not all(_finite(a) for a in (ans if isinstance(ans, list) else [ans])):
-        raise RecordError(f"{where}: 'answers' holds NaN or infinity, not an answer text "
-                          f"({str(ans)[:40]})")
+        raise RecordError(
+            f"{where}: 'answers' holds NaN or infinity, not an answer text ({str(ans)[:40]})"
+        )
     opts = rec["options"]
     if not (isinstance(opts, list) and all(isinstance(o, scalar) for o in opts)):
         raise bad("options", 'a list of strings ([""] or [] when not multiple choice)')
@@ -74,11 +84,15 @@ def read_examples(path: Path, tasks: set[str] | None = None) -> pd.DataFrame:
                 letter_index(str(answers[0]), len(opts), where)
             except ValueError as e:
                 raise RecordError(str(e)) from None
-        rows.append({
-            "query_id": str(rec["query_id"]), "query": str(rec["query"]),
-            "answers": [str(a) for a in answers], "options": opts,
-            "task_name": str(rec["task_name"]),
-        })
+        rows.append(
+            {
+                "query_id": str(rec["query_id"]),
+                "query": str(rec["query"]),
+                "answers": [str(a) for a in answers],
+                "options": opts,
+                "task_name": str(rec["task_name"]),
+            }
+        )
     return pd.DataFrame(rows, columns=list(EXAMPLE_FIELDS))
 
 
@@ -90,15 +104,23 @@ def read_passages(path: Path) -> pd.DataFrame:
         require_fields(rec, PASSAGE_FIELDS, where)
         for f in ("contents", "task_name"):
             if not isinstance(rec[f], str):
-                raise RecordError(f"{where}: '{f}' must be a string, got "
-                                  f"{type(rec[f]).__name__} {str(rec[f])[:40]!r}")
+                raise RecordError(
+                    f"{where}: '{f}' must be a string, got "
+                    f"{type(rec[f]).__name__} {str(rec[f])[:40]!r}"
+                )
         if isinstance(rec["id"], bool) or not isinstance(rec["id"], str | int):
-            raise RecordError(f"{where}: 'id' must be a string or an integer, got "
-                              f"{type(rec['id']).__name__}")
+            raise RecordError(
+                f"{where}: 'id' must be a string or an integer, got {type(rec['id']).__name__}"
+            )
         if not rec["contents"].strip():
             raise RecordError(f"{where}: empty 'contents' (a passage is its query and answer)")
-        rows.append({"id": str(rec["id"]), "contents": str(rec["contents"]),
-                     "task_name": str(rec["task_name"])})
+        rows.append(
+            {
+                "id": str(rec["id"]),
+                "contents": str(rec["contents"]),
+                "task_name": str(rec["task_name"]),
+            }
+        )
     return pd.DataFrame(rows, columns=list(PASSAGE_FIELDS))
 
 
@@ -140,8 +162,9 @@ def load_released(
     present = set(train.task_name) | set(test.task_name)
     unknown = [t for t in tasks if t not in present]
     if unknown:
-        raise ValueError(f"unknown task name(s) {unknown}: not in {root} "
-                         f"(present: {sorted(present)[:10]})")
+        raise ValueError(
+            f"unknown task name(s) {unknown}: not in {root} (present: {sorted(present)[:10]})"
+        )
     passages = passages[passages.task_name.isin(wanted)].reset_index(drop=True)
     train = _subsample(train, tasks, max_train, seed)
     test = _subsample(test, tasks, max_test, seed)

@@ -14,7 +14,11 @@ def task_rng(task: str, seed: int) -> np.random.Generator:
 
 
 def split_indices(
-    n: int, task: str, seed: int, test_fraction: float, max_train: int | None,
+    n: int,
+    task: str,
+    seed: int,
+    test_fraction: float,
+    max_train: int | None,
     max_test: int | None,
 ) -> tuple[list[int], list[int]]:
     """Shuffle 0..n-1 by (task, seed); return (train, test) index lists."""

@@ -31,9 +31,18 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]  # tests/helpers/workflow.py -> the repo
 TEST_CONFIG = REPO / ".test" / "config.yaml"
-WORKFLOW_PARTS = ("Snakefile", "rules", "workflow_scripts", "schemas", "profiles", "llmr", "report",
-                  "environment.yml", "pyproject.toml",
-                  "config.yaml")
+WORKFLOW_PARTS = (
+    "Snakefile",
+    "rules",
+    "workflow_scripts",
+    "schemas",
+    "profiles",
+    "llmr",
+    "report",
+    "environment.yml",
+    "pyproject.toml",
+    "config.yaml",
+)
 CI_USER = "llmr-ci"
 VENV_BIN = Path(sys.executable).parent
 EXTRA_TASK = "cls_extra"  # a task present in the staged suite folder but not in the tiny config
@@ -60,8 +69,11 @@ class Runner:
 
     def env(self, workdir: Path | None = None) -> dict[str, str]:
         """The environment of a command: this venv first on PATH, ``workdir``'s llmr first."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("XDG_", "PYTEST_")) and k not in ("TMPDIR", "PYTHONPATH")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("XDG_", "PYTEST_")) and k not in ("TMPDIR", "PYTHONPATH")
+        }
         env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
         env["HOME"] = self.home
         if workdir is not None:
@@ -70,34 +82,51 @@ class Runner:
             env.update(USER=self.user, LOGNAME=self.user)
         return env
 
-    def command(self, args: Sequence[str], env: dict[str, str],
-                extra: Sequence[str] = ()) -> list[str]:
+    def command(
+        self, args: Sequence[str], env: dict[str, str], extra: Sequence[str] = ()
+    ) -> list[str]:
         """``args`` as run by the user; ``extra`` names more variables of ``env`` to pass."""
         if not self.user:
             return list(args)
-        keep = [f"{k}={env[k]}" for k in ("PATH", "HOME", "PYTHONPATH", "USER", "LOGNAME",
-                                          *extra) if k in env]
+        keep = [
+            f"{k}={env[k]}"
+            for k in ("PATH", "HOME", "PYTHONPATH", "USER", "LOGNAME", *extra)
+            if k in env
+        ]
         return ["runuser", "-u", self.user, "--", "env", *keep, *args]
 
-    def run(self, args: Sequence[str], cwd: Path | None = None, check: bool = True,
-            timeout: float | None = None, extra_env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        args: Sequence[str],
+        cwd: Path | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess:
         """Run ``args`` in ``cwd``; ``extra_env`` adds environment variables."""
         env = self.env(cwd) | (extra_env or {})
         cmd = self.command(args, env, list(extra_env or ()))
-        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(
+            cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        )
         if check and proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n"
-                               f"{proc.stderr[-8000:]}")
+            raise RuntimeError(
+                f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+            )
         return proc
 
     def popen(self, args: Sequence[str], cwd: Path, log: Path) -> subprocess.Popen:
         """Start ``args`` in the background; stdout and stderr go to ``log``."""
         env = self.env(cwd)
         with open(log, "w") as fh:
-            return subprocess.Popen(self.command(args, env), cwd=cwd, env=env, stdout=fh,
-                                    stderr=subprocess.STDOUT, text=True)
+            return subprocess.Popen(
+                self.command(args, env),
+                cwd=cwd,
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
 
     def own(self, path: Path) -> None:
         """Give ``path`` (recursively) to the runner's user."""
@@ -110,8 +139,11 @@ def ensure_user(name: str = CI_USER) -> str:
     try:
         pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["useradd", "--create-home", "--shell", "/bin/sh", name],
+            check=True,
+            capture_output=True,
+        )
     return name
 
 
@@ -137,14 +169,16 @@ def workflow_runner(strict: bool | None = None) -> Runner:
     if not is_root():
         return Runner(None)
     runner = Runner(ensure_user())
-    check = runner.run([sys.executable, "-c", "import llmr, snakemake, torch"], cwd=None,
-                       check=False)
+    check = runner.run(
+        [sys.executable, "-c", "import llmr, snakemake, torch"], cwd=None, check=False
+    )
     if check.returncode != 0:
         closed = closed_folders(Path(os.path.realpath(sys.executable)).parent, VENV_BIN, REPO)
         reason = (
             f"user {runner.user} cannot run {VENV_BIN}: {check.stderr.strip()[-1500:]}\n"
             f"folders other users may not enter: {closed or 'none'} (.ci/run opens them with "
-            f"chmod o+x; or install Python and the checkout outside them)")
+            f"chmod o+x; or install Python and the checkout outside them)"
+        )
         if strict:
             raise PermissionError(reason)
         warnings.warn(f"{reason}\nrunning Snakemake as root instead", stacklevel=2)
@@ -224,12 +258,18 @@ def snakemake_command(*args: str) -> list[str]:
     return [str(exe) if exe.exists() else "snakemake", "--cores", "2", *args]
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, runner: Runner | None = None,
-              timeout: float | None = None, extra_env: dict[str, str] | None = None
-              ) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path,
+    *args: str,
+    check: bool = True,
+    runner: Runner | None = None,
+    timeout: float | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     """Run snakemake in ``workdir`` with the llmr sources of ``workdir`` first on the path."""
-    return (runner or Runner(None)).run(snakemake_command(*args), cwd=workdir, check=check,
-                                        timeout=timeout, extra_env=extra_env)
+    return (runner or Runner(None)).run(
+        snakemake_command(*args), cwd=workdir, check=check, timeout=timeout, extra_env=extra_env
+    )
 
 
 def parse_job_stats(out: str) -> dict[str, int]:
@@ -257,5 +297,7 @@ def slurm_up() -> bool:
     """True when a SLURM cluster runs a job (``srun true``) within 20 s."""
     if shutil.which("sinfo") is None or shutil.which("srun") is None:
         return False
-    return subprocess.run(["timeout", "20", "srun", "-N1", "true"],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(["timeout", "20", "srun", "-N1", "true"], capture_output=True).returncode
+        == 0
+    )

@@ -23,8 +23,13 @@ from llmr.io import RecordError, read_parquet, write_parquet
 
 ROOT = Path(__file__).resolve().parents[2]
 
-EX = {"query_id": "q1", "query": "Which?", "answers": ["A"], "options": ["a", "b"],
-      "task_name": "t"}
+EX = {
+    "query_id": "q1",
+    "query": "Which?",
+    "answers": ["A"],
+    "options": ["a", "b"],
+    "task_name": "t",
+}
 
 
 def files_in(folder: Path) -> list[Path]:
@@ -38,11 +43,22 @@ def files_in(folder: Path) -> list[Path]:
 def _prepare(source: str, src: Path, out: Path, tasks=("t",), **kw) -> None:
     from llmr.tasks import prepare
 
-    prepare(source=source, source_dir=str(src), tasks=list(tasks), held_out=[], seed=0,
-            max_train_per_task=None, max_test_per_task=None, test_fraction=0.3, task_types={},
-            out_train=str(out / "train.parquet"), out_test=str(out / "test.parquet"),
-            out_passages=str(out / "passages.parquet"), out_tasks=str(out / "tasks.parquet"),
-            **kw)
+    prepare(
+        source=source,
+        source_dir=str(src),
+        tasks=list(tasks),
+        held_out=[],
+        seed=0,
+        max_train_per_task=None,
+        max_test_per_task=None,
+        test_fraction=0.3,
+        task_types={},
+        out_train=str(out / "train.parquet"),
+        out_test=str(out / "test.parquet"),
+        out_passages=str(out / "passages.parquet"),
+        out_tasks=str(out / "tasks.parquet"),
+        **kw,
+    )
 
 
 def _bb(tmp: Path, raw: bytes | None = None, data: dict | None = None, name: str = "t") -> Path:
@@ -57,22 +73,32 @@ def _gen(n: int) -> list[dict]:
 
 
 BIGBENCH_CASES = {
-    "bb_malformed_json": (dict(raw=b'{"examples": [{"input": "a",}'),
-                          r"t/task\.json: malformed JSON \(.* at line 1\)"),
-    "bb_non_utf8": (dict(raw=b'{"examples": [{"input": "caf\xe9", "target": "x"}]}'),
-                    r"t/task\.json: not UTF-8 \(byte \d+\)"),
-    "bb_wrong_field_types": (dict(data={"examples": [{"input": i, "target": "x"}
-                                                     for i in range(10)]}),
-                             r"too_many_malformed.*10 of 10.*example 0: 'input' is a int, "
-                             r"not a string"),
-    "bb_empty_answers": (dict(data={"examples": [{"input": f"q{i}", "target": ""}
-                                                 for i in range(5)]}),
-                         r"too_many_malformed.*example 0: empty answer"),
+    "bb_malformed_json": (
+        dict(raw=b'{"examples": [{"input": "a",}'),
+        r"t/task\.json: malformed JSON \(.* at line 1\)",
+    ),
+    "bb_non_utf8": (
+        dict(raw=b'{"examples": [{"input": "caf\xe9", "target": "x"}]}'),
+        r"t/task\.json: not UTF-8 \(byte \d+\)",
+    ),
+    "bb_wrong_field_types": (
+        dict(data={"examples": [{"input": i, "target": "x"} for i in range(10)]}),
+        r"too_many_malformed.*10 of 10.*example 0: 'input' is a int, "
+        r"not a string",
+    ),
+    "bb_empty_answers": (
+        dict(data={"examples": [{"input": f"q{i}", "target": ""} for i in range(5)]}),
+        r"too_many_malformed.*example 0: empty answer",
+    ),
     "bb_no_examples": (dict(data={"name": "t", "examples": []}), r"no_examples.*no 'examples'"),
-    "bb_no_answer_fields": (dict(data={"examples": [{"input": "a"}, {"input": "b"}]}),
-                            r"no_answer_fields.*has a 'target' or 'target_scores'"),
-    "bb_empty_test_split": (dict(data={"examples": _gen(1)}),
-                            r"too_few_examples.*1 usable example"),
+    "bb_no_answer_fields": (
+        dict(data={"examples": [{"input": "a"}, {"input": "b"}]}),
+        r"no_answer_fields.*has a 'target' or 'target_scores'",
+    ),
+    "bb_empty_test_split": (
+        dict(data={"examples": _gen(1)}),
+        r"too_few_examples.*1 usable example",
+    ),
 }
 
 
@@ -87,8 +113,11 @@ def test_bigbench_bad_task(case, tmp_path):
 
 def test_bigbench_unknown_task(tmp_path):
     src, out = _bb(tmp_path, data={"examples": _gen(4)}), tmp_path / "out"
-    with pytest.raises(ValueError, match=r"unknown BIG-bench task name\(s\) \['nope'\].*"
-                                         r"llmr tasks check"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown BIG-bench task name\(s\) \['nope'\].*"
+        r"llmr tasks check",
+    ):
         _prepare("bigbench", src, out, tasks=("t", "nope"))
     assert files_in(out) == []
 
@@ -96,10 +125,14 @@ def test_bigbench_unknown_task(tmp_path):
 def _released(tmp: Path, train=None, test=None, passages=None, raw_train: bytes | None = None):
     src = tmp / "src"
     src.mkdir()
-    pas = [{"id": "p1", "contents": "Which?\na", "task_name": "t"}] if passages is None \
-        else passages
-    for name, recs in (("train", train or [EX]), ("test", test or [{**EX, "query_id": "q9"}]),
-                       ("passages", pas)):
+    pas = (
+        [{"id": "p1", "contents": "Which?\na", "task_name": "t"}] if passages is None else passages
+    )
+    for name, recs in (
+        ("train", train or [EX]),
+        ("test", test or [{**EX, "query_id": "q9"}]),
+        ("passages", pas),
+    ):
         with gzip.open(src / f"{name}.jsonl.gz", "wb") as fh:
             if name == "train" and raw_train is not None:
                 fh.write(raw_train)
@@ -109,29 +142,48 @@ def _released(tmp: Path, train=None, test=None, passages=None, raw_train: bytes 
 
 
 RELEASED_CASES = {
-    "rel_malformed_json_line": (dict(raw_train=json.dumps(EX).encode() + b"\n{oops\n"),
-                                r"train\.jsonl\.gz: line 2: malformed JSON"),
-    "rel_non_utf8": (dict(raw_train=json.dumps(EX).encode() + b'\n{"query": "\xff"}\n'),
-                     r"train\.jsonl\.gz: line 2: not UTF-8.*re-encode"),
-    "rel_truncated_last_line": (dict(raw_train=json.dumps(EX).encode() + b'\n{"query_id": "q2'),
-                                r"line 2: malformed JSON .*last line is cut off"),
-    "rel_missing_field": (dict(train=[{k: v for k, v in EX.items() if k != "query"}]),
-                          r"train\.jsonl\.gz: record 1 \(query_id=q1\): missing field\(s\) query"),
-    "rel_wrong_field_type": (dict(train=[{**EX, "query": {"text": "x"}}]),
-                             r"record 1 \(query_id=q1\): 'query' must be a string, got dict"),
+    "rel_malformed_json_line": (
+        dict(raw_train=json.dumps(EX).encode() + b"\n{oops\n"),
+        r"train\.jsonl\.gz: line 2: malformed JSON",
+    ),
+    "rel_non_utf8": (
+        dict(raw_train=json.dumps(EX).encode() + b'\n{"query": "\xff"}\n'),
+        r"train\.jsonl\.gz: line 2: not UTF-8.*re-encode",
+    ),
+    "rel_truncated_last_line": (
+        dict(raw_train=json.dumps(EX).encode() + b'\n{"query_id": "q2'),
+        r"line 2: malformed JSON .*last line is cut off",
+    ),
+    "rel_missing_field": (
+        dict(train=[{k: v for k, v in EX.items() if k != "query"}]),
+        r"train\.jsonl\.gz: record 1 \(query_id=q1\): missing field\(s\) query",
+    ),
+    "rel_wrong_field_type": (
+        dict(train=[{**EX, "query": {"text": "x"}}]),
+        r"record 1 \(query_id=q1\): 'query' must be a string, got dict",
+    ),
     "rel_empty_answers": (dict(train=[{**EX, "answers": []}]), r"record 1 .*: empty answers"),
-    "rel_letter_outside_options": (dict(train=[{**EX, "answers": ["C"]}]),
-                                   r"record 1 \(query_id=q1\): answer 'C' is not one of the 2 "
-                                   r"option letters \(A\.\.B\)"),
-    "rel_duplicate_ids": (dict(train=[EX, {**EX, "query": "Other?"}]),
-                          r"duplicate query_id\(s\) \['q1'\] in the train split"),
-    "rel_duplicate_passage_ids": (dict(passages=[{"id": "p1", "contents": "x\na",
-                                                  "task_name": "t"}] * 2),
-                                  r"duplicate passage id\(s\) \['p1'\]"),
-    "rel_empty_pool": (dict(passages=[{"id": "p1", "contents": "x\na", "task_name": "other"}]),
-                       r"src: the suite has 1 test examples and 0 pool passages"),
-    "rel_empty_test_split": (dict(test=[{**EX, "query_id": "q9", "task_name": "other"}]),
-                             r"src: the suite has 0 test examples and 1 pool passages"),
+    "rel_letter_outside_options": (
+        dict(train=[{**EX, "answers": ["C"]}]),
+        r"record 1 \(query_id=q1\): answer 'C' is not one of the 2 "
+        r"option letters \(A\.\.B\)",
+    ),
+    "rel_duplicate_ids": (
+        dict(train=[EX, {**EX, "query": "Other?"}]),
+        r"duplicate query_id\(s\) \['q1'\] in the train split",
+    ),
+    "rel_duplicate_passage_ids": (
+        dict(passages=[{"id": "p1", "contents": "x\na", "task_name": "t"}] * 2),
+        r"duplicate passage id\(s\) \['p1'\]",
+    ),
+    "rel_empty_pool": (
+        dict(passages=[{"id": "p1", "contents": "x\na", "task_name": "other"}]),
+        r"src: the suite has 1 test examples and 0 pool passages",
+    ),
+    "rel_empty_test_split": (
+        dict(test=[{**EX, "query_id": "q9", "task_name": "other"}]),
+        r"src: the suite has 0 test examples and 1 pool passages",
+    ),
 }
 
 
@@ -149,8 +201,11 @@ def test_released_truncated_gzip(tmp_path):
     data = (src / "train.jsonl.gz").read_bytes()
     (src / "train.jsonl.gz").write_bytes(data[: len(data) // 2])
     out = tmp_path / "out"
-    with pytest.raises(RecordError, match=r"train\.jsonl\.gz: truncated or corrupt gzip after "
-                                          r"line \d+"):
+    with pytest.raises(
+        RecordError,
+        match=r"train\.jsonl\.gz: truncated or corrupt gzip after "
+        r"line \d+",
+    ):
         _prepare("released", src, out)
     assert files_in(out) == []
 
@@ -171,22 +226,37 @@ def test_released_missing_file_and_unknown_task(tmp_path):
 CAND = {**EX, "doc_ids": ["p1", "p2"], "doc_scores": [0.5, -1.0]}
 
 GIVEN_CASES = {
-    "given_unknown_doc_id": ([{**CAND, "doc_ids": ["p1", "zz"]}],
-                             r"record 1 \(query_id=q1\): doc id\(s\) not in the passage pool: "
-                             r"\['zz'\]"),
-    "given_parallel_lists": ([{**CAND, "doc_scores": [1.0]}],
-                             r"record 1 .*doc_ids \(2\) and doc_scores \(1\) differ in length"),
-    "given_missing_field": ([{k: v for k, v in CAND.items() if k != "doc_scores"}],
-                            r"lacks field\(s\) \['doc_scores'\]"),
-    "given_score_not_number": ([{**CAND, "doc_scores": ["high", 1]}],
-                               r"record 1 .*doc_scores must be finite numbers, got \['high'\]"),
-    "given_nan_score": ([{**CAND, "doc_scores": [float("nan"), 1.0]}],
-                        r"doc_scores must be finite numbers, got \[nan\]"),
-    "given_duplicate_query": ([CAND, CAND], r"record 2 \(query_id=q1\): duplicate query_id "
-                                            r"\(also record 1\)"),
+    "given_unknown_doc_id": (
+        [{**CAND, "doc_ids": ["p1", "zz"]}],
+        r"record 1 \(query_id=q1\): doc id\(s\) not in the passage pool: "
+        r"\['zz'\]",
+    ),
+    "given_parallel_lists": (
+        [{**CAND, "doc_scores": [1.0]}],
+        r"record 1 .*doc_ids \(2\) and doc_scores \(1\) differ in length",
+    ),
+    "given_missing_field": (
+        [{k: v for k, v in CAND.items() if k != "doc_scores"}],
+        r"lacks field\(s\) \['doc_scores'\]",
+    ),
+    "given_score_not_number": (
+        [{**CAND, "doc_scores": ["high", 1]}],
+        r"record 1 .*doc_scores must be finite numbers, got \['high'\]",
+    ),
+    "given_nan_score": (
+        [{**CAND, "doc_scores": [float("nan"), 1.0]}],
+        r"doc_scores must be finite numbers, got \[nan\]",
+    ),
+    "given_duplicate_query": (
+        [CAND, CAND],
+        r"record 2 \(query_id=q1\): duplicate query_id "
+        r"\(also record 1\)",
+    ),
     "given_doc_ids_not_list": ([{**CAND, "doc_ids": "p1"}], r"'doc_ids' must be a list, got str"),
-    "given_letter_outside_options": ([{**CAND, "answers": ["Z"]}],
-                                     r"record 1 .*answer 'Z' is not one of the 2 option letters"),
+    "given_letter_outside_options": (
+        [{**CAND, "answers": ["Z"]}],
+        r"record 1 .*answer 'Z' is not one of the 2 option letters",
+    ),
     "given_empty_file": ([], r"the scores file has no records"),
 }
 
@@ -197,8 +267,10 @@ def test_given_file_rejected(case, tmp_path):
 
     recs, message = GIVEN_CASES[case]
     pool = tmp_path / "passages.parquet"
-    write_parquet(pd.DataFrame({"id": ["p1", "p2"], "contents": ["a\nb", "c\nd"],
-                                "task_name": ["t", "t"]}), pool)
+    write_parquet(
+        pd.DataFrame({"id": ["p1", "p2"], "contents": ["a\nb", "c\nd"], "task_name": ["t", "t"]}),
+        pool,
+    )
     src = tmp_path / "given.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in recs))
     out = tmp_path / "out" / "scores.parquet"
@@ -217,8 +289,11 @@ def test_truncated_parquet_is_rejected_by_a_later_stage(tiny_data, tmp_path):
     bad = tmp_path / "train.parquet"
     bad.write_bytes(data[: len(data) // 2])
     out = tmp_path / "out" / "q.parquet"
-    with pytest.raises(RecordError, match=r"train\.parquet: not a readable Parquet file, "
-                                          r"truncated or corrupt.*delete it and rerun"):
+    with pytest.raises(
+        RecordError,
+        match=r"train\.parquet: not a readable Parquet file, "
+        r"truncated or corrupt.*delete it and rerun",
+    ):
         subsample(str(bad), tiny_data["tasks"], str(out), max_per_task=3, seed=0)
     assert files_in(out.parent) == []
 
@@ -245,8 +320,11 @@ def test_disk_full_while_writing_leaves_nothing(tiny_suite_dir, tmp_path, monkey
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", filling)
     out = tmp_path / "out"
-    with pytest.raises(OSError, match=r"passages\.parquet: no space left on device while "
-                                      r"writing it") as err:
+    with pytest.raises(
+        OSError,
+        match=r"passages\.parquet: no space left on device while "
+        r"writing it",
+    ) as err:
         _prepare("released", tiny_suite_dir, out, tasks=("cls_sent", "mc_pick"))
     assert err.value.errno == errno.ENOSPC
     # the two tables written before are complete; the third left no partial or temporary file
@@ -269,16 +347,23 @@ def _validate(cfg):
 
 
 CONFIG_CASES = {
-    "misspelt_key": (lambda c: c["suite"].__setitem__("held_uot", []),
-                     r"Additional properties are not allowed \('held_uot' was unexpected\)"),
-    "negative_k": (lambda c: c["eval"].__setitem__("k", -8),
-                   r"-8 is less than the minimum of 1.*instance\['eval'\]\['k'\]"),
-    "late_stage_wrong_type": (lambda c: c["eval"].__setitem__("max_new_tokens", "64"),
-                              r"'64' is not of type 'integer'.*instance\['eval'\]"
-                              r"\['max_new_tokens'\]"),
+    "misspelt_key": (
+        lambda c: c["suite"].__setitem__("held_uot", []),
+        r"Additional properties are not allowed \('held_uot' was unexpected\)",
+    ),
+    "negative_k": (
+        lambda c: c["eval"].__setitem__("k", -8),
+        r"-8 is less than the minimum of 1.*instance\['eval'\]\['k'\]",
+    ),
+    "late_stage_wrong_type": (
+        lambda c: c["eval"].__setitem__("max_new_tokens", "64"),
+        r"'64' is not of type 'integer'.*instance\['eval'\]"
+        r"\['max_new_tokens'\]",
+    ),
     "malformed_fraction_out_of_range": (
         lambda c: c["suite"].__setitem__("max_malformed_fraction", 2),
-        r"2 is greater than the maximum of 1"),
+        r"2 is greater than the maximum of 1",
+    ),
 }
 
 
@@ -319,10 +404,14 @@ def test_gguf_without_its_reader_package(tmp_path, monkeypatch):
     with zipfile.ZipFile(wheel, "w") as zf:
         zf.writestr("pkg/model.gguf", b"GGUF")
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "gguf" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "gguf" else real(name, *a)
+    )
     out = tmp_path / "out" / "model"
-    with pytest.raises(ImportError, match=r"reading the GGUF model model\.gguf needs the Python "
-                                          r"package 'gguf'.*pip install gguf"):
+    with pytest.raises(
+        ImportError,
+        match=r"reading the GGUF model model\.gguf needs the Python "
+        r"package 'gguf'.*pip install gguf",
+    ):
         resources.convert_gguf(str(wheel), "model.gguf", str(out))
     assert files_in(out.parent) == []

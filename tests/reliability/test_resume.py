@@ -33,8 +33,12 @@ def fp32(monkeypatch):
 
 def run_killed(stage: str, kill_at: int, **kwargs) -> None:
     """Run ``stage`` in a child process that SIGKILLs itself at ``kill_at``; check it died."""
-    proc = subprocess.run([sys.executable, str(KILLABLE), stage, str(kill_at),
-                           json.dumps(kwargs)], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(KILLABLE), stage, str(kill_at), json.dumps(kwargs)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stdout, proc.stderr[-3000:])
     assert "finished without being killed" not in proc.stdout
 
@@ -47,8 +51,9 @@ def cands(tiny_data, tmp_path_factory):
     train = read_parquet(tiny_data["train"])
     pool = list(read_parquet(tiny_data["passages"])["id"])
     rng = np.random.default_rng(0)
-    train["doc_ids"] = [[pool[i] for i in rng.choice(len(pool), 6, replace=False)]
-                        for _ in range(len(train))]
+    train["doc_ids"] = [
+        [pool[i] for i in rng.choice(len(pool), 6, replace=False)] for _ in range(len(train))
+    ]
     train["doc_scores"] = [list(np.linspace(1, 0, 6)) for _ in range(len(train))]
     path = str(tmp_path_factory.mktemp("cands") / "round0.parquet")
     write_parquet(train, path)
@@ -56,8 +61,15 @@ def cands(tiny_data, tmp_path_factory):
 
 
 def test_llm_scoring_resumes_after_kill(tiny_data, tiny_lm, cands, tmp_path, monkeypatch):
-    kw = dict(candidates=cands, passages=tiny_data["passages"], tasks=tiny_data["tasks"],
-              model=tiny_lm, n_candidates=4, chunk_size=16, seed=3)
+    kw = dict(
+        candidates=cands,
+        passages=tiny_data["passages"],
+        tasks=tiny_data["tasks"],
+        model=tiny_lm,
+        n_candidates=4,
+        chunk_size=16,
+        seed=3,
+    )
     ref_out = tmp_path / "ref.parquet"
     score.score_shard(out=str(ref_out), **kw)
     ref = read_parquet(str(ref_out))
@@ -72,15 +84,15 @@ def test_llm_scoring_resumes_after_kill(tiny_data, tiny_lm, cands, tmp_path, mon
 
     calls = []
     real = lm.score_continuations
-    monkeypatch.setattr(lm, "score_continuations",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(lm, "score_continuations", lambda *a, **k: calls.append(1) or real(*a, **k))
     score.score_shard(out=str(out), **kw)
     assert len(calls) == n_chunks - 2  # only the unfinished chunks reach the model
     got = read_parquet(str(out))
     assert got.query_id.tolist() == ref.query_id.tolist()
     assert got.doc_ids.tolist() == ref.doc_ids.tolist()
-    np.testing.assert_array_equal(np.concatenate(got.doc_scores.tolist()),
-                                  np.concatenate(ref.doc_scores.tolist()))
+    np.testing.assert_array_equal(
+        np.concatenate(got.doc_scores.tolist()), np.concatenate(ref.doc_scores.tolist())
+    )
     assert not Path(f"{out}.partial").exists()
 
 
@@ -116,10 +128,16 @@ def test_training_resumes_after_kill(stage, tiny_data, tiny_encoder, llm_scores,
     extra = {"n_negatives": 3}
 
     def kwargs(folder: Path) -> dict:
-        return {first: [llm_scores], "passages": tiny_data["passages"],
-                "tasks": tiny_data["tasks"], "init_model": tiny_encoder,
-                "out_dir": str(folder / "model"), "metrics_out": str(folder / "m.json"),
-                **TRAIN, **extra}
+        return {
+            first: [llm_scores],
+            "passages": tiny_data["passages"],
+            "tasks": tiny_data["tasks"],
+            "init_model": tiny_encoder,
+            "out_dir": str(folder / "model"),
+            "metrics_out": str(folder / "m.json"),
+            **TRAIN,
+            **extra,
+        }
 
     train(**kwargs(tmp_path / "ref"))
     ref = read_json(tmp_path / "ref" / "m.json")
@@ -133,8 +151,9 @@ def test_training_resumes_after_kill(stage, tiny_data, tiny_encoder, llm_scores,
     got = read_json(run / "m.json")
     assert got["resumed_from"].endswith("checkpoint-2") and got["steps"] == TRAIN["steps"]
     assert [s for s, _ in got["loss_curve"]] == [s for s, _ in ref["loss_curve"]]
-    np.testing.assert_allclose([v for _, v in got["loss_curve"]],
-                               [v for _, v in ref["loss_curve"]], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        [v for _, v in got["loss_curve"]], [v for _, v in ref["loss_curve"]], rtol=1e-5, atol=1e-6
+    )
     a, b = _weights(run / "model"), _weights(tmp_path / "ref" / "model")
     assert a.keys() == b.keys()
     for k in a:
@@ -154,14 +173,22 @@ def test_evaluation_resumes_after_kill(tiny_data, tiny_lm, tmp_path, monkeypatch
     test = read_parquet(tiny_data["test"]).groupby("task_name").head(3)
     test_path, prompts = str(tmp_path / "test.parquet"), str(tmp_path / "prompts.parquet")
     write_parquet(test, test_path)
-    build_prompts(test_path, tiny_data["passages"], tiny_data["tasks"], prompts,
-                  method="random", k=2)
+    build_prompts(
+        test_path, tiny_data["passages"], tiny_data["tasks"], prompts, method="random", k=2
+    )
 
     def kwargs(folder: Path) -> dict:
-        return dict(prompts=prompts, test=test_path, tasks=tiny_data["tasks"], model=tiny_lm,
-                    out_predictions=str(folder / "pred.parquet"),
-                    out_metrics=str(folder / "metrics.json"), max_new_tokens=6,
-                    retriever="random", variant="task_filter")
+        return dict(
+            prompts=prompts,
+            test=test_path,
+            tasks=tiny_data["tasks"],
+            model=tiny_lm,
+            out_predictions=str(folder / "pred.parquet"),
+            out_metrics=str(folder / "metrics.json"),
+            max_new_tokens=6,
+            retriever="random",
+            variant="task_filter",
+        )
 
     evaluate(**kwargs(tmp_path / "ref"))
     run = tmp_path / "run"
@@ -176,8 +203,10 @@ def test_evaluation_resumes_after_kill(tiny_data, tiny_lm, tmp_path, monkeypatch
         monkeypatch.setattr(lm, name, lambda *a, _r=real, **k: calls.append(1) or _r(*a, **k))
     evaluate(**kwargs(run))
     assert len(calls) == 2  # the finished task is taken from the partial folder
-    pd.testing.assert_frame_equal(read_parquet(str(run / "pred.parquet")),
-                                  read_parquet(str(tmp_path / "ref" / "pred.parquet")))
+    pd.testing.assert_frame_equal(
+        read_parquet(str(run / "pred.parquet")),
+        read_parquet(str(tmp_path / "ref" / "pred.parquet")),
+    )
     assert read_json(run / "metrics.json") == read_json(tmp_path / "ref" / "metrics.json")
     assert not (run / "pred.parquet.partial").exists()
 
@@ -185,18 +214,31 @@ def test_evaluation_resumes_after_kill(tiny_data, tiny_lm, tmp_path, monkeypatch
 # ------------------------------------------------------------------------------ reward scoring
 
 
-def test_reward_scoring_after_kill_gives_the_same_teacher(tiny_data, tiny_encoder, llm_scores,
-                                                          tmp_path):
+def test_reward_scoring_after_kill_gives_the_same_teacher(
+    tiny_data, tiny_encoder, llm_scores, tmp_path
+):
     """reward_score has no partial output: a killed run leaves nothing, and the rerun (from the
     start) writes the same teacher table as an uninterrupted run."""
     from llmr.reward import reward_score, train_reward
 
-    train_reward(scores=[llm_scores], passages=tiny_data["passages"], tasks=tiny_data["tasks"],
-                 init_model=tiny_encoder, out_dir=str(tmp_path / "rm"),
-                 metrics_out=str(tmp_path / "rm.json"), **{**TRAIN, "steps": 2},
-                 n_negatives=3)
-    kw = dict(model_dir=str(tmp_path / "rm"), candidates=[llm_scores],
-              passages=tiny_data["passages"], topk=8, max_length=48, token_budget=512)
+    train_reward(
+        scores=[llm_scores],
+        passages=tiny_data["passages"],
+        tasks=tiny_data["tasks"],
+        init_model=tiny_encoder,
+        out_dir=str(tmp_path / "rm"),
+        metrics_out=str(tmp_path / "rm.json"),
+        **{**TRAIN, "steps": 2},
+        n_negatives=3,
+    )
+    kw = dict(
+        model_dir=str(tmp_path / "rm"),
+        candidates=[llm_scores],
+        passages=tiny_data["passages"],
+        topk=8,
+        max_length=48,
+        token_budget=512,
+    )
     reward_score(out=str(tmp_path / "ref.parquet"), **kw)
     out = tmp_path / "run" / "teacher.parquet"
     run_killed("reward_score", 2, out=str(out), **kw)  # killed in its second forward pass
@@ -205,5 +247,6 @@ def test_reward_scoring_after_kill_gives_the_same_teacher(tiny_data, tiny_encode
     got, ref = read_parquet(str(out)), read_parquet(str(tmp_path / "ref.parquet"))
     assert got.query_id.tolist() == ref.query_id.tolist()
     assert got.doc_ids.tolist() == ref.doc_ids.tolist()
-    np.testing.assert_array_equal(np.concatenate(got.doc_scores.tolist()),
-                                  np.concatenate(ref.doc_scores.tolist()))
+    np.testing.assert_array_equal(
+        np.concatenate(got.doc_scores.tolist()), np.concatenate(ref.doc_scores.tolist())
+    )

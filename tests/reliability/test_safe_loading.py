@@ -42,24 +42,33 @@ def unsafe_loads(source: str) -> list[str]:
             found.append(f"{where}: torch.load without weights_only=True")
         if owner in ("np", "numpy") and name == "load" and _true(kw.get("allow_pickle")):
             found.append(f"{where}: np.load(allow_pickle=True)")
-        if owner == "" and name in ("eval", "exec", "compile") and node.args and \
-                not isinstance(node.args[0], ast.Constant):
+        if (
+            owner == ""
+            and name in ("eval", "exec", "compile")
+            and node.args
+            and not isinstance(node.args[0], ast.Constant)
+        ):
             found.append(f"{where}: {name}() of non-literal text")
         if _true(kw.get("trust_remote_code")):
             found.append(f"{where}: trust_remote_code=True")
         if owner == "yaml" and name in ("load", "unsafe_load", "full_load"):
             found.append(f"{where}: yaml.{name} (use yaml.safe_load)")
-        if name == "save_pretrained" and isinstance(kw.get("safe_serialization"), ast.Constant) \
-                and kw["safe_serialization"].value is False:
+        if (
+            name == "save_pretrained"
+            and isinstance(kw.get("safe_serialization"), ast.Constant)
+            and kw["safe_serialization"].value is False
+        ):
             found.append(f"{where}: save_pretrained(safe_serialization=False)")
     return found
 
 
 def test_scanner_catches_unsafe_loads():
-    bad = ("import pickle\nimport torch, numpy as np, yaml\n"
-           "torch.load(p)\nnp.load(p, allow_pickle=True)\neval(text)\n"
-           "M.from_pretrained(p, trust_remote_code=True)\nyaml.load(s)\n"
-           "m.save_pretrained(d, safe_serialization=False)\n")
+    bad = (
+        "import pickle\nimport torch, numpy as np, yaml\n"
+        "torch.load(p)\nnp.load(p, allow_pickle=True)\neval(text)\n"
+        "M.from_pretrained(p, trust_remote_code=True)\nyaml.load(s)\n"
+        "m.save_pretrained(d, safe_serialization=False)\n"
+    )
     assert len(unsafe_loads(bad)) == 7
     ok = "torch.load(p, weights_only=True)\nnp.load(p)\nyaml.safe_load(s)\nmodel.eval()\n"
     assert unsafe_loads(ok) == []
@@ -79,7 +88,11 @@ def test_writers_are_atomic():
             continue
         tree = ast.parse(path.read_text())
         for node, _, name, _ in _calls(tree):
-            if name in ("to_parquet", "to_csv") and node.args and isinstance(
-                    node.args[0], ast.Name) and node.args[0].id not in ("tmp", "dst", "target"):
+            if (
+                name in ("to_parquet", "to_csv")
+                and node.args
+                and isinstance(node.args[0], ast.Name)
+                and node.args[0].id not in ("tmp", "dst", "target")
+            ):
                 direct.append(f"{path.relative_to(LLMR)}:{node.lineno} {name}({node.args[0].id})")
     assert direct == []

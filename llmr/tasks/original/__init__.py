@@ -43,17 +43,36 @@ log = logging.getLogger(__name__)
 
 REGISTRY: dict[str, TaskDef] = {
     d.name: d
-    for module in (nli, paraphrase, sentiment, close_qa, reading, commonsense, coreference,
-                   struct2text, summarize)
+    for module in (
+        nli,
+        paraphrase,
+        sentiment,
+        close_qa,
+        reading,
+        commonsense,
+        coreference,
+        struct2text,
+        summarize,
+    )
     for d in module.DEFINITIONS
 }
 PAPER_TASKS: tuple[str, ...] = tuple(sorted(REGISTRY))
 PAPER_EVAL_TASKS: tuple[str, ...] = tuple(t for t in PAPER_TASKS if REGISTRY[t].test_split)
 PAPER_HELD_OUT: tuple[str, ...] = ("qnli", "piqa", "yelp")
 
-__all__ = ["REGISTRY", "PAPER_TASKS", "PAPER_EVAL_TASKS", "PAPER_HELD_OUT", "TaskDef",
-           "Converted", "format_rows", "load_original", "load_task_split", "paper_task_meta",
-           "template_of"]
+__all__ = [
+    "REGISTRY",
+    "PAPER_TASKS",
+    "PAPER_EVAL_TASKS",
+    "PAPER_HELD_OUT",
+    "TaskDef",
+    "Converted",
+    "format_rows",
+    "load_original",
+    "load_task_split",
+    "paper_task_meta",
+    "template_of",
+]
 
 
 def definition(name: str) -> TaskDef:
@@ -88,13 +107,15 @@ def format_rows(
         conv = defn.convert(row)
         if conv is None:
             continue
-        out.append({
-            "query_id": f"{defn.name}_{which}_{len(out)}",
-            "query": query_template.format(**conv.fields),
-            "answers": list(conv.answers),
-            "options": list(conv.options),
-            "task_name": defn.name,
-        })
+        out.append(
+            {
+                "query_id": f"{defn.name}_{which}_{len(out)}",
+                "query": query_template.format(**conv.fields),
+                "answers": list(conv.answers),
+                "options": list(conv.options),
+                "task_name": defn.name,
+            }
+        )
     return pd.DataFrame(out, columns=list(EXAMPLE_FIELDS))
 
 
@@ -163,19 +184,30 @@ def load_original(
         parts = {}
         for which in ("train", "test"):
             ds = load_task_split(defn, which, local, cache_dir)
-            parts[which] = (format_rows(defn, ds, which, template) if ds is not None
-                            else pd.DataFrame(columns=list(EXAMPLE_FIELDS)))
+            parts[which] = (
+                format_rows(defn, ds, which, template)
+                if ds is not None
+                else pd.DataFrame(columns=list(EXAMPLE_FIELDS))
+            )
         pools.append(passages_from_train(parts["train"]) if len(parts["train"]) else None)
         trains.append(_cap(parts["train"], defn.name, max_train, seed))
         tests.append(_cap(parts["test"], defn.name, max_test, seed))
         meta[defn.name] = paper_task_meta(defn.name)
-        log.info("%s: %d train (%d in the pool), %d test", defn.name, len(trains[-1]),
-                 len(parts["train"]), len(tests[-1]))
+        log.info(
+            "%s: %d train (%d in the pool), %d test",
+            defn.name,
+            len(trains[-1]),
+            len(parts["train"]),
+            len(tests[-1]),
+        )
     train = pd.concat(trains).reset_index(drop=True)
     test = pd.concat(tests).reset_index(drop=True)
     pool_parts = [p for p in pools if p is not None]
-    passages = (pd.concat(pool_parts).reset_index(drop=True) if pool_parts
-                else pd.DataFrame(columns=["id", "contents", "task_name"]))
+    passages = (
+        pd.concat(pool_parts).reset_index(drop=True)
+        if pool_parts
+        else pd.DataFrame(columns=["id", "contents", "task_name"])
+    )
     for name, m in meta.items():
         if m["task_type"] == CLASSIFICATION and not m["labels"]:
             raise ValueError(f"{name}: classification task without label words")

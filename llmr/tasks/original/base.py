@@ -105,29 +105,74 @@ def text_fields(*names: str) -> Callable[[Row], dict[str, str]]:
 
 
 def classification(
-    name: str, dataset: str, config: str | None, train: str | None, test: str | None,
-    labels: tuple[str, ...], cluster: str, fields: Callable[[Row], dict[str, str]],
-    metric: str = "accuracy", paper_metric: str = "simple_accuracy", templates: str = "",
+    name: str,
+    dataset: str,
+    config: str | None,
+    train: str | None,
+    test: str | None,
+    labels: tuple[str, ...],
+    cluster: str,
+    fields: Callable[[Row], dict[str, str]],
+    metric: str = "accuracy",
+    paper_metric: str = "simple_accuracy",
+    templates: str = "",
 ) -> TaskDef:
     """A classification task with a fixed label set (constrained decoding at evaluation)."""
-    return TaskDef(name, dataset, config, train, test, CLASSIFICATION, metric, paper_metric,
-                   cluster, label_task(fields, labels), labels, templates)
+    return TaskDef(
+        name,
+        dataset,
+        config,
+        train,
+        test,
+        CLASSIFICATION,
+        metric,
+        paper_metric,
+        cluster,
+        label_task(fields, labels),
+        labels,
+        templates,
+    )
 
 
 def multiple_choice(
-    name: str, dataset: str, config: str | None, train: str | None, test: str | None,
-    cluster: str, convert: Callable[[Row], Converted | None], templates: str = "",
+    name: str,
+    dataset: str,
+    config: str | None,
+    train: str | None,
+    test: str | None,
+    cluster: str,
+    convert: Callable[[Row], Converted | None],
+    templates: str = "",
 ) -> TaskDef:
     """A multiple-choice task: answers are letters, options the answer texts."""
-    return TaskDef(name, dataset, config, train, test, MULTIPLE_CHOICE, "accuracy",
-                   "simple_accuracy", cluster, convert, (), templates)
+    return TaskDef(
+        name,
+        dataset,
+        config,
+        train,
+        test,
+        MULTIPLE_CHOICE,
+        "accuracy",
+        "simple_accuracy",
+        cluster,
+        convert,
+        (),
+        templates,
+    )
 
 
 def generation(
-    name: str, dataset: str, config: str | None, train: str | None, test: str | None,
-    cluster: str, convert: Callable[[Row], Converted | None], metric: str = "rouge",
+    name: str,
+    dataset: str,
+    config: str | None,
+    train: str | None,
+    test: str | None,
+    cluster: str,
+    convert: Callable[[Row], Converted | None],
+    metric: str = "rouge",
     paper_metric: str = "rouge",
 ) -> TaskDef:
     """An open generation task (greedy decoding): ROUGE, or exact match for QA."""
-    return TaskDef(name, dataset, config, train, test, GENERATION, metric, paper_metric,
-                   cluster, convert)
+    return TaskDef(
+        name, dataset, config, train, test, GENERATION, metric, paper_metric, cluster, convert
+    )

@@ -19,10 +19,28 @@ def _arc(row: Row) -> Converted | None:
 
 
 DEFINITIONS = [
-    generation("natural_questions", "google-research-datasets/nq_open", None, "train",
-               "validation", "close_qa", _nq, metric="exact_match", paper_metric="trivia_qa"),
-    multiple_choice("arc_c", "allenai/ai2_arc", "ARC-Challenge", "train", "test", "close_qa",
-                    _arc, templates="arc"),
-    multiple_choice("arc_e", "allenai/ai2_arc", "ARC-Easy", "train", "test", "close_qa", _arc,
-                    templates="arc"),
+    generation(
+        "natural_questions",
+        "google-research-datasets/nq_open",
+        None,
+        "train",
+        "validation",
+        "close_qa",
+        _nq,
+        metric="exact_match",
+        paper_metric="trivia_qa",
+    ),
+    multiple_choice(
+        "arc_c",
+        "allenai/ai2_arc",
+        "ARC-Challenge",
+        "train",
+        "test",
+        "close_qa",
+        _arc,
+        templates="arc",
+    ),
+    multiple_choice(
+        "arc_e", "allenai/ai2_arc", "ARC-Easy", "train", "test", "close_qa", _arc, templates="arc"
+    ),
 ]

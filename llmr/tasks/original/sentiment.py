@@ -25,14 +25,23 @@ def _sentiment140(row: Row) -> Converted | None:
 
 
 def _custom(name: str, dataset: str, train: str, test: str, convert) -> TaskDef:
-    base = classification(name, dataset, None, train, test, SENTIMENT, "sentiment",
-                           text_fields("text"))
+    base = classification(
+        name, dataset, None, train, test, SENTIMENT, "sentiment", text_fields("text")
+    )
     return replace(base, convert=convert)
 
 
 DEFINITIONS = [
-    classification("sst2", "stanfordnlp/sst2", None, "train", "validation", SENTIMENT,
-                   "sentiment", text_fields("sentence")),
+    classification(
+        "sst2",
+        "stanfordnlp/sst2",
+        None,
+        "train",
+        "validation",
+        SENTIMENT,
+        "sentiment",
+        text_fields("sentence"),
+    ),
     _custom("yelp", "fancyzhx/yelp_polarity", "train", "test", _yelp),
     _custom("sentiment140", "stanfordnlp/sentiment140", "train", "test", _sentiment140),
 ]

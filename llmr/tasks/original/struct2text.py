@@ -23,8 +23,9 @@ def _e2e(row: Row) -> Converted | None:
 
 
 DEFINITIONS = [
-    generation("common_gen", "allenai/common_gen", None, "train", "validation", "struct2text",
-               _common_gen),
+    generation(
+        "common_gen", "allenai/common_gen", None, "train", "validation", "struct2text", _common_gen
+    ),
     generation("dart", "GEM/dart", None, "train", "validation", "struct2text", _dart),
     generation("e2e_nlg", "GEM/e2e_nlg", None, "train", "test", "struct2text", _e2e),
 ]

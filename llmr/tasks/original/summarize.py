@@ -23,7 +23,15 @@ def _gigaword(row: Row) -> Converted | None:
 
 DEFINITIONS = [
     generation("aeslc", "Yale-LILY/aeslc", None, "train", "test", "summarize", _aeslc),
-    classification("ag_news", "fancyzhx/ag_news", None, "train", "test", AG_NEWS, "summarize",
-                   text_fields("text")),
+    classification(
+        "ag_news",
+        "fancyzhx/ag_news",
+        None,
+        "train",
+        "test",
+        AG_NEWS,
+        "summarize",
+        text_fields("text"),
+    ),
     generation("gigaword", "Harvard/gigaword", None, "train", "test", "summarize", _gigaword),
 ]

@@ -78,8 +78,7 @@ TEMPLATES: dict[str, list[str]] = {
     "dart": [
         "Triple: {tripleset} What is a sentence that describes this triple?",
         "Data: {tripleset} What would a sentence about this data be like?",
-        "Generate an approximately fifteen-word sentence that describes all this data: "
-        "{tripleset}",
+        "Generate an approximately fifteen-word sentence that describes all this data: {tripleset}",
         "Here is some data: {tripleset}. Write a sentence that describes this data",
         "This is some data: {tripleset}. Generate a detailed description of this data",
         "Generate a sentence about this data: {tripleset}",
@@ -170,7 +169,7 @@ TEMPLATES: dict[str, list[str]] = {
         "paragraph, is this answer correct",
         '{paragraph} Based on the paragraph, does the response "{response}" correctly answer the '
         'question "{question}"?',
-        '{paragraph} According to the above paragraph, the correct answer to the question '
+        "{paragraph} According to the above paragraph, the correct answer to the question "
         '"{question}" is "{response}"?',
         '{paragraph} After reading the above, is "{response}" the correct answer to the question '
         '"{question}"?',
@@ -240,8 +239,7 @@ TEMPLATES: dict[str, list[str]] = {
     "qqp": [
         '"{question1}" "{question2}" Would you say that these questions are the same?',
         '"{question1}" "{question2}" Do those questions have the same meaning?',
-        '"{question1}" "{question2}" Are these two questions inquiring about the same '
-        "information?",
+        '"{question1}" "{question2}" Are these two questions inquiring about the same information?',
         '"{question1}" "{question2}" Please tell me if those questions are the same.',
         '"{question1}" "{question2}" Are these two questions paraphrases of each other?',
         'First question: "{question1}" Second question: "{question2}" Are these two questions '
@@ -294,8 +292,7 @@ TEMPLATES: dict[str, list[str]] = {
         f'Is the premise "{{premise}}" true if "{{hypothesis}}"? {_NLI3}',
     ],
     "squad_v1": [
-        "Please answer a question about the following article about {title}: {context} "
-        "{question}",
+        "Please answer a question about the following article about {title}: {context} {question}",
         "Read this and answer the question {context} {question}",
         "{context} {question}",
         "Answer a question about this article: {context} {question}",
@@ -315,8 +312,7 @@ TEMPLATES: dict[str, list[str]] = {
         'Is the sentiment of the following sentence positive or negative? "{sentence}"',
         'What is the sentiment of the following movie review sentence? "{sentence}"',
         'Would the following phrase be considered positive or negative? "{sentence}"',
-        'Does the following review have a positive or negative opinion of the movie? '
-        '"{sentence}"',
+        'Does the following review have a positive or negative opinion of the movie? "{sentence}"',
     ],
     "winogrande": [
         "How does the sentence end? {context}",
