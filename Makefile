@@ -20,6 +20,7 @@ $(BIN)/snakemake: pyproject.toml
 install: $(BIN)/snakemake
 
 run: install
+	$(BIN)/llmr estimate --config config.yaml
 	$(BIN)/snakemake --cores $(CORES)
 
 test: install

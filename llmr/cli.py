@@ -31,6 +31,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "share of a ranking's top k carrying the query's gold label",
     ),
     ("results",): ("llmr.results:main", "publish seed-replicate runs as a results folder"),
+    ("estimate",): ("llmr.estimate:main", "precision of a run and roughly how long it takes here"),
     ("tasks", "check"): ("llmr.tasks.check:main", "which BIG-bench tasks convert, or why not"),
     ("bench", "reward"): ("llmr.bench_reward:main", "cross-encoder pair scorer vs a plain loop"),
     ("bench", "eval"): ("llmr.bench_eval:main", "evaluation paths vs a reference-style loop"),
