@@ -20,9 +20,11 @@ from llmr.records import (
     passage_contents,
     query_hash,
 )
-from llmr.tasks import prepare, subsample
+from llmr.tasks import subsample
 from llmr.tasks.bigbench import REFUSAL_REASONS, TaskRefused, load_bigbench_tasks
 from llmr.tasks.check import bigbench_sdist, check_path, summarise
+
+from helpers.tiny import prepare_into
 
 
 def _write_task(root, name, data):
@@ -118,21 +120,7 @@ def _write_jsonl_gz(path, records, raw_lines=()):
 
 
 def _prepare(src, out, tasks=("t",)):
-    prepare(
-        source="released",
-        source_dir=str(src),
-        tasks=list(tasks),
-        held_out=[],
-        seed=0,
-        max_train_per_task=None,
-        max_test_per_task=None,
-        test_fraction=0.3,
-        task_types={},
-        out_train=str(out / "train.parquet"),
-        out_test=str(out / "test.parquet"),
-        out_passages=str(out / "passages.parquet"),
-        out_tasks=str(out / "tasks.parquet"),
-    )
+    prepare_into("released", src, out, tasks)
 
 
 GOOD = {"query_id": "q1", "query": "x?", "answers": ["A"], "options": ["a", "b"], "task_name": "t"}

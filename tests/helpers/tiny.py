@@ -235,3 +235,25 @@ def synthetic_scores(
             scores.append(float(s))
         rows.append({**{k: rec[k] for k in EXAMPLE_FIELDS}, "doc_ids": ids, "doc_scores": scores})
     write_parquet(pd.DataFrame(rows), out)
+
+
+def prepare_into(source: str, src, out, tasks=("t",), task_types=None) -> None:
+    """``llmr.tasks.prepare`` of ``tasks`` from ``source`` files in ``src`` into the four
+    tables under ``out`` (no held-out tasks, every example kept, seed 0)."""
+    from llmr.tasks import prepare
+
+    prepare(
+        source=source,
+        source_dir=str(src),
+        tasks=list(tasks),
+        held_out=[],
+        seed=0,
+        max_train_per_task=None,
+        max_test_per_task=None,
+        test_fraction=0.3,
+        task_types=task_types or {},
+        out_train=str(Path(out) / "train.parquet"),
+        out_test=str(Path(out) / "test.parquet"),
+        out_passages=str(Path(out) / "passages.parquet"),
+        out_tasks=str(Path(out) / "tasks.parquet"),
+    )

@@ -21,6 +21,8 @@ import yaml
 
 from llmr.io import RecordError, read_parquet, write_parquet
 
+from helpers.tiny import prepare_into
+
 ROOT = Path(__file__).resolve().parents[2]
 
 EX = {
@@ -40,25 +42,8 @@ def files_in(folder: Path) -> list[Path]:
 # ------------------------------------------------------------------------ task sources
 
 
-def _prepare(source: str, src: Path, out: Path, tasks=("t",), **kw) -> None:
-    from llmr.tasks import prepare
-
-    prepare(
-        source=source,
-        source_dir=str(src),
-        tasks=list(tasks),
-        held_out=[],
-        seed=0,
-        max_train_per_task=None,
-        max_test_per_task=None,
-        test_fraction=0.3,
-        task_types={},
-        out_train=str(out / "train.parquet"),
-        out_test=str(out / "test.parquet"),
-        out_passages=str(out / "passages.parquet"),
-        out_tasks=str(out / "tasks.parquet"),
-        **kw,
-    )
+def _prepare(source: str, src: Path, out: Path, tasks=("t",)) -> None:
+    prepare_into(source, src, out, tasks)
 
 
 def _bb(tmp: Path, raw: bytes | None = None, data: dict | None = None, name: str = "t") -> Path:

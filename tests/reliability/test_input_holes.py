@@ -28,6 +28,8 @@ import yaml
 
 from llmr.io import RecordError, atomic_path, write_parquet
 
+from helpers.tiny import prepare_into
+
 ROOT = Path(__file__).resolve().parents[2]
 EX = {
     "query_id": "q1",
@@ -211,23 +213,7 @@ def _released(tmp: Path, train, test, passages):
 
 
 def _prepare(source, src, out, tasks=("t",), task_types=None):
-    from llmr.tasks import prepare
-
-    prepare(
-        source=source,
-        source_dir=str(src),
-        tasks=list(tasks),
-        held_out=[],
-        seed=0,
-        max_train_per_task=None,
-        max_test_per_task=None,
-        test_fraction=0.3,
-        task_types=task_types or {},
-        out_train=str(out / "train.parquet"),
-        out_test=str(out / "test.parquet"),
-        out_passages=str(out / "passages.parquet"),
-        out_tasks=str(out / "tasks.parquet"),
-    )
+    prepare_into(source, src, out, tasks, task_types)
 
 
 def _cls(i, label):
