@@ -27,7 +27,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch.utils.data import Dataset, SequentialSampler
 from transformers import Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from llmr import kernels
 from llmr.device import autocast_dtype
@@ -376,7 +376,7 @@ def prepare_checkpoints(ckpt_dir: str, fingerprint: dict, resume: bool) -> str |
     if path.is_dir():
         same = fp_file.is_file() and fp_file.read_text() == text
         if resume and same:
-            last = get_last_checkpoint(str(path))
+            last = last_complete_checkpoint(path)
         else:
             shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True, exist_ok=True)
@@ -384,6 +384,41 @@ def prepare_checkpoints(ckpt_dir: str, fingerprint: dict, resume: bool) -> str |
     if last:
         log.info("resuming from %s", last)
     return last
+
+
+# Weights files of a saved model (one of them, or an index of shards, is present).
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+def checkpoint_complete(folder: Path) -> bool:
+    """Whether a checkpoint folder was written to the end: the Trainer writes its
+    ``trainer_state.json`` last, after the weights, optimizer and RNG states."""
+    try:
+        json.loads((folder / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return any((folder / name).is_file() for name in WEIGHT_FILES)
+
+
+def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
+    """The newest complete ``checkpoint-N`` in ``ckpt_dir``, or None. Newer, incomplete ones
+    (a job stopped while saving) are removed, so a resumed run never loads or rotates them."""
+    steps = {}
+    for d in ckpt_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        tail = d.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")
+        if d.is_dir() and tail.isdigit():
+            steps[int(tail)] = d
+    for step in sorted(steps, reverse=True):
+        if checkpoint_complete(steps[step]):
+            return str(steps[step])
+        log.warning("removing incomplete checkpoint %s", steps[step])
+        shutil.rmtree(steps[step], ignore_errors=True)
+    return None
 
 
 def run_fingerprint(settings: dict, files: Sequence[str]) -> dict:

@@ -1,9 +1,10 @@
 """Run one pipeline stage in a child process that kills itself with SIGKILL (kill -9) at a
-chosen point: the N-th model call (LLM scoring, reward scoring, evaluation) or the end of
-training step N.
+chosen point: the N-th model call (LLM scoring, reward scoring, evaluation), the end of
+training step N, or (STAGE ``reward:save``/``retriever:save``) half-way through writing the
+checkpoint of step N: weights and optimizer written, ``trainer_state.json`` not yet.
 
 Usage: ``python killable.py STAGE KILL_AT KWARGS_JSON`` with STAGE one of score, reward, retriever,
-reward_score, evaluate. Used by test_resume.py; not a test module.
+reward:save, retriever:save, reward_score, evaluate. Used by test_resume.py; not a test module.
 """
 
 from __future__ import annotations
@@ -33,18 +34,29 @@ def main(stage: str, kill_at: int, kwargs: dict) -> None:
 
         lm.score_continuations = killing
         score.score_shard(**kwargs)
-    elif stage in ("reward", "retriever"):
-        from transformers import TrainerCallback
+    elif stage.split(":")[0] in ("reward", "retriever"):
+        from transformers import Trainer, TrainerCallback
 
         from llmr import training
 
-        class KillAtStep(TrainerCallback):
-            def on_step_end(self, args, state, control, **kw):
-                if state.global_step == kill_at:
+        if stage.endswith(":save"):
+            real_rng = Trainer._save_rng_state  # written after the weights and optimizer
+
+            def rng_then_die(self, output_dir):
+                real_rng(self, output_dir)
+                if self.state.global_step == kill_at:
                     _die()
 
-        training.EXTRA_CALLBACKS[:] = [KillAtStep()]
-        if stage == "reward":
+            Trainer._save_rng_state = rng_then_die
+        else:
+
+            class KillAtStep(TrainerCallback):
+                def on_step_end(self, args, state, control, **kw):
+                    if state.global_step == kill_at:
+                        _die()
+
+            training.EXTRA_CALLBACKS[:] = [KillAtStep()]
+        if stage.startswith("reward"):
             from llmr.reward import train_reward
 
             train_reward(**kwargs)

@@ -118,13 +118,16 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
 TRAIN = dict(max_length=48, steps=5, batch_size=4, lr=1e-3, save_steps=2, seed=7)
 
 
-@pytest.mark.parametrize("stage", ["reward", "retriever"])
-def test_training_resumes_after_kill(stage, tiny_data, tiny_encoder, llm_scores, tmp_path):
+@pytest.mark.parametrize("stage, kill_at", [("reward", 3), ("retriever", 3), ("reward:save", 4)])
+def test_training_resumes_after_kill(stage, kill_at, tiny_data, tiny_encoder, llm_scores, tmp_path):
+    """Killed after step 3, or while writing checkpoint-4 (a job stopped mid-save): the rerun
+    resumes from checkpoint-2 (a half-written checkpoint is removed, never loaded) and ends
+    with the uninterrupted run's weights."""
     from llmr.distill import train_retriever
     from llmr.reward import train_reward
 
-    train = train_reward if stage == "reward" else train_retriever
-    first = "scores" if stage == "reward" else "teacher"
+    train = train_reward if stage.startswith("reward") else train_retriever
+    first = "scores" if stage.startswith("reward") else "teacher"
     extra = {"n_negatives": 3}
 
     def kwargs(folder: Path) -> dict:
@@ -143,9 +146,13 @@ def test_training_resumes_after_kill(stage, tiny_data, tiny_encoder, llm_scores,
     ref = read_json(tmp_path / "ref" / "m.json")
 
     run = tmp_path / "run"
-    run_killed(stage, 3, **kwargs(run))  # killed after step 3; checkpoint-2 is on disk
+    run_killed(stage, kill_at, **kwargs(run))
     assert not (run / "model").exists() and not (run / "m.json").exists()
-    assert (run / "model.ckpt" / "checkpoint-2").is_dir()
+    assert (run / "model.ckpt" / "checkpoint-2" / "trainer_state.json").is_file()
+    partial = run / "model.ckpt" / "checkpoint-4"
+    if stage.endswith(":save"):  # weights on disk, the state not: a half-written checkpoint
+        assert (partial / "model.safetensors").is_file()
+        assert not (partial / "trainer_state.json").exists()
 
     train(**kwargs(run))
     got = read_json(run / "m.json")
