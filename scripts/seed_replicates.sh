@@ -17,10 +17,10 @@ shift $(( $# < 3 ? $# : 3 ))  # what remains goes to snakemake
 repo=$(cd "$(dirname "$0")/.." && pwd)
 [ -x "$repo/.venv/bin/snakemake" ] && PATH="$repo/.venv/bin:$PATH"  # the project environment
 cores=${CORES:-2}
-run() {  # run SEED_DIR SEED [snakemake args...]; --config goes last: it takes every word after it
-    local dir=$1 seed=$2; shift 2
+run() {  # run SEED_DIR SEED [snakemake args...]; the args (targets included) go before
+    local dir=$1 seed=$2; shift 2  # --configfile and --config, which take every word after them
     (cd "$repo" && snakemake --snakefile "$repo/Snakefile" --directory "$dir" --cores "$cores" \
-        --configfile "$config" "$@" --config training_seed="$seed")
+        "$@" --configfile "$config" --config training_seed="$seed")
 }
 mkdir -p "$out/seed0"
 run "$out/seed0" 0 "$@"
