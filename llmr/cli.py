@@ -16,30 +16,39 @@ from importlib.metadata import PackageNotFoundError, version
 # (command path) -> ("module:function", help). Add a command by adding a line here.
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("retrieve",): (
-        "llmr.api:retrieve_main",
+        "llmr.export.api:retrieve_main",
         "demonstrations (or prompts) from an exported retriever",
     ),
-    ("bench", "retrieve"): ("llmr.bench_retrieve:main", "bm25s vs rank_bm25, FAISS vs torch top-k"),
-    ("bench", "score"): ("llmr.bench_score:main", "LLM scorer vs a plain reference loop"),
-    ("seeds",): ("llmr.seeds:main", "combine seed-replicate runs: seed-averaged paired CIs"),
+    ("bench", "retrieve"): ("llmr.bench.retrieve:main", "bm25s vs rank_bm25, FAISS vs torch top-k"),
+    ("bench", "score"): ("llmr.bench.score:main", "LLM scorer vs a plain reference loop"),
+    ("seeds",): (
+        "llmr.reporting.seeds:main",
+        "combine seed-replicate runs: seed-averaged paired CIs",
+    ),
     ("compare",): (
-        "llmr.report:compare_main",
+        "llmr.reporting.report:compare_main",
         "paired CIs between any evaluations (other runs, seeds, settings)",
     ),
     ("label-share",): (
-        "llmr.agreement:label_share_main",
+        "llmr.evaluation.agreement:label_share_main",
         "share of a ranking's top k carrying the query's gold label",
     ),
-    ("results",): ("llmr.results:main", "publish seed-replicate runs as a results folder"),
-    ("estimate",): ("llmr.estimate:main", "precision of a run and roughly how long it takes here"),
-    ("tasks", "check"): ("llmr.tasks.check:main", "which BIG-bench tasks convert, or why not"),
-    ("bench", "reward"): ("llmr.bench_reward:main", "cross-encoder pair scorer vs a plain loop"),
-    ("bench", "eval"): ("llmr.bench_eval:main", "evaluation paths vs a reference-style loop"),
+    ("results",): (
+        "llmr.reporting.results:main",
+        "publish seed-replicate runs as a results folder",
+    ),
+    ("estimate",): (
+        "llmr.bench.estimate:main",
+        "precision of a run and roughly how long it takes here",
+    ),
+    ("tasks", "check"): ("llmr.data.tasks.check:main", "which BIG-bench tasks convert, or why not"),
+    ("bench", "reward"): ("llmr.bench.reward:main", "cross-encoder pair scorer vs a plain loop"),
+    ("bench", "eval"): ("llmr.bench.evaluate:main", "evaluation paths vs a reference-style loop"),
     ("bench", "train"): (
-        "llmr.bench_train:main",
+        "llmr.bench.train:main",
         "reward/retriever training steps vs a Trainer-default loop",
     ),
-    ("bench", "api"): ("llmr.bench_api:main", "queries/s of an exported retriever (Retriever API)"),
+    ("bench", "api"): ("llmr.bench.api:main", "queries/s of an exported retriever (Retriever API)"),
 }
 
 

@@ -3,8 +3,8 @@ import os
 
 from snakemake.utils import validate
 
-from llmr.config_checks import check_config, check_config_files
-from llmr.fingerprint import script_fingerprint
+from llmr.core.config_checks import check_config, check_config_files
+from llmr.core.fingerprint import script_fingerprint
 
 check_config_files(workflow.configfiles)  # duplicate keys, YAML templating
 validate(config, schema="../schemas/config.schema.yaml")
@@ -82,10 +82,8 @@ def retriever_model(name):
     """Encoder folder (or hub id) behind a dense retriever name."""
     if name == "base":
         return model_path(config["models"]["encoder"])
-    if name in ("epr", "llm_kd"):
-        return f"results/models/{name}"
-    if name.startswith("llmr") and name[4:].isdigit():
-        return f"results/models/retriever{name[4:]}"
+    if name in ("epr", "llm_kd") or (name.startswith("llmr") and name[4:].isdigit()):
+        return f"results/models/{name}"  # the model folder has the retriever's name
     return EVAL["extra_retrievers"][name]
 
 
@@ -217,7 +215,7 @@ def training_metrics():
     for r in range(1, ROUNDS + 1):
         files += [
             f"results/models/reward{r}.metrics.json",
-            f"results/models/retriever{r}.metrics.json",
+            f"results/models/llmr{r}.metrics.json",
         ]
     for name in ("epr", "llm_kd"):
         if name in EVAL["retrievers"]:

@@ -120,3 +120,49 @@ rule report_examples:
         code=script_code("report_examples.py"),
     script:
         "../workflow_scripts/report_examples.py"
+
+
+# Agreement of the reward model and the retrievers with the LLM on held-back queries.
+rule agreement:
+    input:
+        scores=lambda wc: scores_file(int(wc.round) - 1),
+        passages="results/data/passages.parquet",
+        base=model_input(config["models"]["encoder"]),
+        reward="results/models/reward{round}",
+        retriever="results/models/llmr{round}",
+        bm25=lambda wc: candidates_file(0) if wc.round == "1" and not GIVEN.get("scores") else [],
+    output:
+        "results/eval/agreement_round{round}.csv",
+    log:
+        "logs/eval/agreement_round{round}.log",
+    benchmark:
+        "benchmarks/eval/agreement_round{round}.tsv"
+    threads: 2
+    params:
+        base_encoder=lambda wc, input: input.base or model_path(config["models"]["encoder"]),
+        heldback_fraction=config["heldback_fraction"],
+        pooling=model_params()["pooling"],
+        query_prefix=model_params()["query_prefix"],
+        passage_prefix=model_params()["passage_prefix"],
+        code=script_code("agreement.py"),
+    script:
+        "../workflow_scripts/agreement.py"
+
+
+rule agreement_table:
+    input:
+        [f"results/eval/agreement_round{r}.csv" for r in range(1, ROUNDS + 1)],
+    output:
+        report(
+            "results/eval/agreement.csv",
+            caption="../report/agreement.rst",
+            category="Agreement with the LLM",
+        ),
+    log:
+        "logs/eval/agreement_table.log",
+    benchmark:
+        "benchmarks/eval/agreement_table.tsv"
+    params:
+        code=script_code("concat_csv.py"),
+    script:
+        "../workflow_scripts/concat_csv.py"

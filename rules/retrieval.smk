@@ -66,7 +66,7 @@ rule dense_index:
 rule search_topk:
     input:
         index="results/index/llmr{round}",
-        model="results/models/retriever{round}",
+        model="results/models/llmr{round}",
         passages="results/data/passages.parquet",
         queries="results/data/train_queries.parquet",
     output:
@@ -80,7 +80,7 @@ rule search_topk:
         round=r"[1-9]\d*",
     threads: 2
     params:
-        encoder=lambda wc: f"results/models/retriever{wc.round}",
+        encoder=lambda wc: f"results/models/llmr{wc.round}",
         topk=config["bm25"]["topk"],
         exclude_self=True,
         pooling=model_params()["pooling"],

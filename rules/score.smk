@@ -1,7 +1,7 @@
 # LLM scoring of candidates: scattered over shards of the training queries, then gathered.
 # Change the shard count without editing anything: --set-scatter llm_score=8
 
-from llmr.device import resolve_precision
+from llmr.core.device import resolve_precision
 
 # LLM precision (auto | bf16 | fp16 | fp32). "auto" is resolved ONCE, here, in the process
 # that plans the run, and passed to every LLM job as a param; the environment variable

@@ -3,26 +3,26 @@
 
 rule train_reward:
     input:
-        scores=lambda wc: scores_upto(int(wc.r) - 1),
+        scores=lambda wc: scores_upto(int(wc.round) - 1),
         passages="results/data/passages.parquet",
         tasks="results/data/tasks.parquet",
         init=model_input(config["models"]["reward_init"]),
     output:
-        model=directory("results/models/reward{r}"),
-        metrics="results/models/reward{r}.metrics.json",
+        model=directory("results/models/reward{round}"),
+        metrics="results/models/reward{round}.metrics.json",
     log:
-        "logs/train/reward{r}.log",
+        "logs/train/reward{round}.log",
     benchmark:
-        "benchmarks/train/reward{r}.tsv"
+        "benchmarks/train/reward{round}.tsv"
     wildcard_constraints:
-        r=r"[1-9]\d*",
+        round=r"[1-9]\d*",
     threads: 2
     resources:
         mem_mb=6000,
         runtime=240,
     params:
+        **train_params("reward"),
         init_model=init_param(config["models"]["reward_init"]),
-        hp=train_params("reward"),
         code=script_code("train_reward.py"),
     script:
         "../workflow_scripts/train_reward.py"
@@ -57,26 +57,26 @@ rule reward_score:
 
 rule train_retriever:
     input:
-        teacher=lambda wc: teacher_files(int(wc.r)),
+        teacher=lambda wc: teacher_files(int(wc.round)),
         passages="results/data/passages.parquet",
         tasks="results/data/tasks.parquet",
         init=model_input(config["models"]["encoder"]),
     output:
-        model=directory("results/models/retriever{r}"),
-        metrics="results/models/retriever{r}.metrics.json",
+        model=directory("results/models/llmr{round}"),
+        metrics="results/models/llmr{round}.metrics.json",
     log:
-        "logs/train/retriever{r}.log",
+        "logs/train/llmr{round}.log",
     benchmark:
-        "benchmarks/train/retriever{r}.tsv"
+        "benchmarks/train/llmr{round}.tsv"
     wildcard_constraints:
-        r=r"[1-9]\d*",
+        round=r"[1-9]\d*",
     threads: 2
     resources:
         mem_mb=6000,
         runtime=240,
     params:
+        **train_params("retriever", model_params()),
         init_model=init_param(config["models"]["encoder"]),
-        hp=train_params("retriever", model_params()),
         code=script_code("train_retriever.py"),
     script:
         "../workflow_scripts/train_retriever.py"
@@ -113,51 +113,6 @@ use rule train_retriever as train_epr with:
     benchmark:
         "benchmarks/train/epr.tsv"
     params:
+        **train_params("epr", model_params({"kd_weight": 0.0, "contrastive_weight": 1.0})),
         init_model=init_param(config["models"]["encoder"]),
-        hp=train_params("epr", model_params({"kd_weight": 0.0, "contrastive_weight": 1.0})),
         code=script_code("train_retriever.py"),
-
-
-rule agreement:
-    input:
-        scores=lambda wc: scores_file(int(wc.r) - 1),
-        passages="results/data/passages.parquet",
-        base=model_input(config["models"]["encoder"]),
-        reward="results/models/reward{r}",
-        retriever="results/models/retriever{r}",
-        bm25=lambda wc: candidates_file(0) if wc.r == "1" and not GIVEN.get("scores") else [],
-    output:
-        "results/eval/agreement_round{r}.csv",
-    log:
-        "logs/eval/agreement_round{r}.log",
-    benchmark:
-        "benchmarks/eval/agreement_round{r}.tsv"
-    threads: 2
-    params:
-        base_encoder=lambda wc, input: input.base or model_path(config["models"]["encoder"]),
-        heldback_fraction=config["heldback_fraction"],
-        pooling=model_params()["pooling"],
-        query_prefix=model_params()["query_prefix"],
-        passage_prefix=model_params()["passage_prefix"],
-        code=script_code("agreement.py"),
-    script:
-        "../workflow_scripts/agreement.py"
-
-
-rule agreement_table:
-    input:
-        [f"results/eval/agreement_round{r}.csv" for r in range(1, ROUNDS + 1)],
-    output:
-        report(
-            "results/eval/agreement.csv",
-            caption="../report/agreement.rst",
-            category="Agreement with the LLM",
-        ),
-    log:
-        "logs/eval/agreement_table.log",
-    benchmark:
-        "benchmarks/eval/agreement_table.tsv"
-    params:
-        code=script_code("concat_csv.py"),
-    script:
-        "../workflow_scripts/concat_csv.py"

@@ -13,7 +13,7 @@ Checks:
    each process's loss equals the single-process loss of its rows over the whole batch,
    and differs from the loss over its local negatives only;
 5. (--paper-shapes) throughput at the paper's model shapes, random weights, bf16: LLaMA-7B
-   scoring through llmr.lm.score_sequences (200-token pairs, 900-token prompts), a
+   scoring through llmr.models.lm.score_sequences (200-token pairs, 900-token prompts), a
    BERT-base cross-encoder's inference (the teacher), and training steps of BERT-base
    (ELECTRA-base / E5-base) and MiniLM-L6 encoders; the rates behind docs/PAPER.md's GPU hours.
 Without CUDA it prints a line saying so and exits 0, unless --device cpu is given (the
@@ -73,12 +73,12 @@ def measured_matmul_peak(device: str, n: int = 8192, reps: int = 20) -> float:
 
 
 def check_scoring(device: str, n_seqs: int = 512, length: int = 512) -> dict:
-    """bf16 scoring throughput (llmr.lm.score_sequences) of a 135M-parameter Llama."""
+    """bf16 scoring throughput (llmr.models.lm.score_sequences) of a 135M-parameter Llama."""
     from types import SimpleNamespace
 
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from llmr.lm import score_sequences
+    from llmr.models.lm import score_sequences
 
     cfg = LlamaConfig(
         vocab_size=49152,
@@ -146,7 +146,7 @@ def check_paper_shapes(device: str, shrink: int = 1) -> dict:
 
     from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
 
-    from llmr.lm import score_sequences
+    from llmr.models.lm import score_sequences
 
     k = shrink
     out: dict = {"device": torch.cuda.get_device_name() if device == "cuda" else device}
@@ -234,7 +234,7 @@ def check_paper_shapes(device: str, shrink: int = 1) -> dict:
 
 def check_eval(device: str, work: Path) -> dict:
     """A few prompts through the three evaluation paths, bf16 on ``device``."""
-    from llmr.lm import constrained_decode, greedy_generate, load_causal_lm, score_options
+    from llmr.models.lm import constrained_decode, greedy_generate, load_causal_lm, score_options
 
     from helpers.tiny import make_tiny_causal_lm
 
@@ -255,8 +255,8 @@ def check_eval(device: str, work: Path) -> dict:
 
 def check_training(work: Path) -> dict:
     """A few reward-model and retriever steps (the stages pick bf16 on a bf16 GPU)."""
-    from llmr import distill, reward
-    from llmr.tasks import prepare
+    from llmr.data.tasks import prepare
+    from llmr.training import distill, reward
 
     from helpers.tiny import make_tiny_encoder, synthetic_scores, write_tiny_suite
 
@@ -309,7 +309,7 @@ def check_distributed(device: str) -> dict:
     """Rank r's contrastive loss with gathered negatives vs the single-process losses."""
     import torch.distributed as dist
 
-    from llmr.distill import contrastive_loss
+    from llmr.training.distill import contrastive_loss
 
     backend = "nccl" if device == "cuda" and os.environ.get("GPU_CHECK_NCCL") else "gloo"
     dist.init_process_group(backend)

@@ -2,11 +2,11 @@
 
 For a machine that has torch and transformers but not the pipeline's environment (a lent
 GPU, say). It calls the llmr functions behind the rules ``train_retriever`` /
-``train_llm_kd`` (``llmr.distill.train_retriever``, hyperparameters from the config's
+``train_llm_kd`` (``llmr.training.distill.train_retriever``, hyperparameters from the config's
 ``retriever`` section, seed offset by ``--training-seed`` as the rules do), then encodes the
 pool and the test queries as ``dense_index`` / ``eval_candidates_dense`` do and takes the
 exact inner-product top ``eval.k * eval.n_retrieve_factor`` (what the pipeline's flat FAISS
-index returns) through ``llmr.candidates.run_search``. Copy OUT/eval/NAME into a run
+index returns) through ``llmr.retrieval.candidates.run_search``. Copy OUT/eval/NAME into a run
 folder's ``results/eval/NAME``; there ``snakemake --allowed-rules build_prompts llm_eval``
 evaluates it like any retriever.
 
@@ -31,13 +31,13 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 try:
     import faiss  # noqa: F401
-except ImportError:  # llmr.index needs FAISS only to build and search index files
+except ImportError:  # llmr.retrieval.index needs FAISS only to build and search index files
     sys.modules["faiss"] = types.ModuleType("faiss")
 
-from llmr.candidates import read_passages, read_queries, run_search, topk_rows  # noqa: E402
-from llmr.distill import train_retriever  # noqa: E402
-from llmr.encoder import load_encoder  # noqa: E402
-from llmr.index import encode  # noqa: E402
+from llmr.models.encoder import load_encoder  # noqa: E402
+from llmr.retrieval.candidates import read_passages, read_queries, run_search, topk_rows  # noqa: E402
+from llmr.retrieval.index import encode  # noqa: E402
+from llmr.training.distill import train_retriever  # noqa: E402
 
 
 def retriever_params(config: dict, training_seed: int, steps: int | None) -> dict:

@@ -38,7 +38,7 @@ def tiny_suite_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory, tiny_suite_dir):
     """Prepared tiny suite: dict of paths train/test/passages/tasks (Parquet)."""
-    from llmr.tasks import prepare
+    from llmr.data.tasks import prepare
 
     out = tmp_path_factory.mktemp("tiny_data")
     paths = {k: str(out / f"{k}.parquet") for k in ("train", "test", "passages", "tasks")}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from llmr.api import retrieve_parser
-from llmr.bench_api import build_parser as bench_api_parser
+from llmr.bench.api import build_parser as bench_api_parser
 from llmr.cli import COMMANDS, main
+from llmr.export.api import retrieve_parser
 
 
 def test_usage_and_unknown_command(capsys):

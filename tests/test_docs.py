@@ -64,13 +64,21 @@ def test_link_finder_sees_links_and_skips_code():
 def test_layout_names_every_llmr_module_and_every_top_level_folder():
     layout = section((REPO / "README.md").read_text(), "Layout")
     words = {w.rstrip("/") for w in re.findall(r"[\w.\-/]+", layout)}
-    llmr = [
-        p.name
-        for p in sorted((REPO / "llmr").iterdir())
-        if p.name != "__pycache__" and (p.suffix == ".py" or (p / "__init__.py").exists())
-    ]
-    missing = [name for name in llmr if name not in words]
+
+    def entries(folder: Path) -> list[Path]:
+        return [
+            p
+            for p in sorted(folder.iterdir())
+            if p.name != "__pycache__" and (p.suffix == ".py" or (p / "__init__.py").exists())
+        ]
+
+    llmr = entries(REPO / "llmr")
+    missing = [p.name for p in llmr if p.name not in words]
     assert not missing, f"README Layout does not name llmr/ entries: {missing}"
+    # and each package's modules and subpackages, by name (``core/``: io, records, ...)
+    inner = [q for p in llmr if p.is_dir() for q in entries(p) if q.name != "__init__.py"]
+    missing = [f"{q.parent.name}/{q.name}" for q in inner if q.stem not in words]
+    assert not missing, f"README Layout does not name the package modules: {missing}"
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=REPO, capture_output=True, text=True
     ).stdout.split()

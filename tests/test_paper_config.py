@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from llmr.io import RecordError
-from llmr.tasks.hub import HubUnreachable, fetch_released, released_root, validate_released
-from llmr.tasks.original import PAPER_HELD_OUT, PAPER_TASKS
-from llmr.tasks.released import load_released
+from llmr.core.io import RecordError
+from llmr.data.tasks.hub import HubUnreachable, fetch_released, released_root, validate_released
+from llmr.data.tasks.original import PAPER_HELD_OUT, PAPER_TASKS
+from llmr.data.tasks.released import load_released
 
 from helpers.workflow import REPO, copy_workflow, planned_jobs, tiny_config, write_config
 
@@ -156,7 +156,7 @@ def test_fetch_copies_and_validates_a_downloaded_file(tmp_path, monkeypatch, tin
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
-    monkeypatch.setattr("llmr.tasks.hub.check_reachable", lambda endpoint, timeout: None)
+    monkeypatch.setattr("llmr.data.tasks.hub.check_reachable", lambda endpoint, timeout: None)
     out = tmp_path / "resources" / "released"
     for name in ("train", "passages"):
         fetch_released(name, str(out / f"{name}.jsonl.gz"))
@@ -224,7 +224,7 @@ def test_released_reader_takes_paper_metrics_from_the_table(tmp_path):
 
 def test_released_checkpoint_with_a_local_encoder(tmp_path, tiny_data, tiny_encoder):
     """extra_retrievers takes a folder standing in for intfloat/llm-retriever-base."""
-    from llmr.index import build_index, search
+    from llmr.retrieval.index import build_index, search
 
     index = tmp_path / "index"
     build_index(tiny_encoder, tiny_data["passages"], str(index), max_length=32, batch_size=16)

@@ -28,7 +28,7 @@ def test_retriever_params_follow_the_rule():
 
 
 def test_candidates_equal_the_pipelines_faiss_search(tiny_data, tiny_encoder, tmp_path):
-    from llmr.index import build_index, search
+    from llmr.retrieval.index import build_index, search
 
     data = tmp_path / "data"
     data.mkdir()

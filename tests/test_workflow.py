@@ -176,7 +176,7 @@ def test_complete_run_outputs(done_run):
     assert metrics
     scores = pd.read_parquet(wd / "results/scores/round0.parquet")
     assert len(scores) == 24  # 12 queries of each held-in task, both shards gathered
-    for r in ("reward1", "retriever1", "epr", "llm_kd"):
+    for r in ("reward1", "llmr1", "epr", "llm_kd"):
         assert (wd / f"results/models/{r}/config.json").exists()
     # the teacher labels the top candidates of EVERY held-in training query, scored or not
     teacher = pd.read_parquet(wd / "results/teacher/round0.parquet").set_index("query_id")
@@ -234,7 +234,7 @@ def test_changed_retriever_lr_reruns_retriever_and_downstream(done_run, runner):
     assert not set(jobs) & {"llm_score", "train_reward", "reward_score", "bm25_topk", "prepare"}
 
 
-@pytest.mark.parametrize("module", ["score.py", "lm.py"])
+@pytest.mark.parametrize("module", ["scoring/score.py", "models/lm.py"])
 def test_changed_scorer_code_reruns_scoring_and_downstream(done_run, runner, module):
     wd, _ = done_run
     src = wd / "llmr" / module
@@ -250,7 +250,7 @@ def test_changed_scorer_code_reruns_scoring_and_downstream(done_run, runner, mod
 
 def test_changed_prompt_code_reruns_prompts_and_evaluation(done_run, runner):
     wd, _ = done_run
-    src = wd / "llmr" / "prompts.py"
+    src = wd / "llmr" / "evaluation" / "prompts.py"
     original = src.read_text()
     try:
         src.write_text(original + "\n# an edit\n")
@@ -310,13 +310,13 @@ def test_non_root_user_reruns_changed_retriever(run_copy, runner):
     """The issue's case: after a complete run, change retriever.lr and really rerun."""
     wd, cfg = run_copy
     path = config_variant(wd, cfg, "rlr.yaml", retriever__lr=cfg["retriever"]["lr"] / 2)
-    model = wd / "results/models/retriever1"
+    model = wd / "results/models/llmr1"
     before = {p.name: p.stat().st_mtime_ns for p in model.iterdir()}
-    snakemake(wd, "results/models/retriever1", "--configfile", path, runner=runner)
+    snakemake(wd, "results/models/llmr1", "--configfile", path, runner=runner)
     after = {p.name: p.stat().st_mtime_ns for p in model.iterdir()}
     assert set(before) <= set(after)
     assert all(after[n] > before[n] for n in before)
-    assert planned_jobs(wd, "results/models/retriever1", "--configfile", path, runner=runner) == {}
+    assert planned_jobs(wd, "results/models/llmr1", "--configfile", path, runner=runner) == {}
 
 
 # ---- the rest of the rerun machinery ----

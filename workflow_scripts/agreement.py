@@ -1,13 +1,13 @@
-"""Rule agreement → llmr.agreement.agreement."""
+"""Rule agreement → llmr.evaluation.agreement.agreement."""
 
-from llmr.agreement import agreement
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.evaluation.agreement import agreement
 
 i = snakemake.input
 run(
     agreement,
     snakemake.log[0],
-    round=int(snakemake.wildcards.r),
+    round=int(snakemake.wildcards.round),
     scores=i.scores,
     passages=i.passages,
     reward_model=i.reward,

@@ -1,7 +1,7 @@
-"""Rule bm25_index → llmr.bm25.build_index."""
+"""Rule bm25_index → llmr.retrieval.bm25.build_index."""
 
-from llmr.bm25 import build_index
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.retrieval.bm25 import build_index
 
 run(
     build_index,

@@ -1,7 +1,7 @@
-"""Rules bm25_topk / eval_candidates_bm25 → llmr.bm25.search."""
+"""Rules bm25_topk / eval_candidates_bm25 → llmr.retrieval.bm25.search."""
 
-from llmr.bm25 import search
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.retrieval.bm25 import search
 
 i, o = snakemake.input, snakemake.output
 run(

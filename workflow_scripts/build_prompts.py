@@ -1,7 +1,7 @@
-"""Rule build_prompts → llmr.prompts.build_prompts."""
+"""Rule build_prompts → llmr.evaluation.prompts.build_prompts."""
 
-from llmr.prompts import build_prompts
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.evaluation.prompts import build_prompts
 
 i = snakemake.input
 run(

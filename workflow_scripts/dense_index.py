@@ -1,7 +1,7 @@
-"""Rule dense_index → llmr.index.build_index."""
+"""Rule dense_index → llmr.retrieval.index.build_index."""
 
-from llmr.index import build_index
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.retrieval.index import build_index
 
 run(
     build_index,

@@ -1,7 +1,7 @@
-"""Rules search_topk / eval_candidates_dense → llmr.index.search."""
+"""Rules search_topk / eval_candidates_dense → llmr.retrieval.index.search."""
 
-from llmr.index import search
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.retrieval.index import search
 
 i, o = snakemake.input, snakemake.output
 run(

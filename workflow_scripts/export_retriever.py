@@ -1,7 +1,7 @@
-"""Rule export_retriever → llmr.api.export_retriever."""
+"""Rule export_retriever → llmr.export.api.export_retriever."""
 
-from llmr.api import export_retriever
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.export.api import export_retriever
 
 i, p = snakemake.input, snakemake.params
 run(

@@ -1,7 +1,7 @@
-"""Rule extract_bigbench → llmr.resources.extract_bigbench."""
+"""Rule extract_bigbench → llmr.data.resources.extract_bigbench."""
 
-from llmr.resources import extract_bigbench
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.data.resources import extract_bigbench
 
 run(
     extract_bigbench,

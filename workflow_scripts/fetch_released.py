@@ -1,7 +1,7 @@
-"""Rule fetch_released → llmr.tasks.hub.fetch_released."""
+"""Rule fetch_released → llmr.data.tasks.hub.fetch_released."""
 
-from llmr.stage import hyperparameters, run
-from llmr.tasks.hub import fetch_released
+from llmr.core.stage import hyperparameters, run
+from llmr.data.tasks.hub import fetch_released
 
 run(
     fetch_released,

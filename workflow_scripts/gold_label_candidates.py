@@ -1,7 +1,7 @@
-"""Rule eval_candidates_gold → llmr.oracle.gold_label_candidates."""
+"""Rule eval_candidates_gold → llmr.retrieval.oracle.gold_label_candidates."""
 
-from llmr.oracle import gold_label_candidates
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.retrieval.oracle import gold_label_candidates
 
 i = snakemake.input
 run(

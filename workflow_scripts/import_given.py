@@ -1,7 +1,7 @@
-"""Rules given_candidates / given_scores / given_teacher → llmr.given.import_candidates."""
+"""Rules given_candidates / given_scores / given_teacher → llmr.data.given.import_candidates."""
 
-from llmr.given import import_candidates
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.data.given import import_candidates
 
 run(
     import_candidates,

@@ -1,7 +1,7 @@
-"""Rule llm_eval → llmr.evaluate.evaluate."""
+"""Rule llm_eval → llmr.evaluation.evaluate.evaluate."""
 
-from llmr.evaluate import evaluate
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.evaluation.evaluate import evaluate
 
 i, o, w = snakemake.input, snakemake.output, snakemake.wildcards
 run(

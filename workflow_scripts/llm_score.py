@@ -1,7 +1,7 @@
-"""Rule llm_score → llmr.score.score_shard (one shard of the training queries)."""
+"""Rule llm_score → llmr.scoring.score.score_shard (one shard of the training queries)."""
 
-from llmr.score import score_shard
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.scoring.score import score_shard
 
 i = snakemake.input
 run(

@@ -1,7 +1,7 @@
-"""Rule offline_model → llmr.resources.build_offline_model."""
+"""Rule offline_model → llmr.data.resources.build_offline_model."""
 
-from llmr.resources import build_offline_model
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.data.resources import build_offline_model
 
 run(
     build_offline_model,

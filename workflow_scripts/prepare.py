@@ -1,7 +1,7 @@
-"""Rule prepare → llmr.tasks.prepare."""
+"""Rule prepare → llmr.data.tasks.prepare."""
 
-from llmr.stage import hyperparameters, run
-from llmr.tasks import prepare
+from llmr.core.stage import hyperparameters, run
+from llmr.data.tasks import prepare
 
 out = snakemake.output
 run(

@@ -1,7 +1,7 @@
-"""Rule report_examples → llmr.report.examples_html."""
+"""Rule report_examples → llmr.reporting.report.examples_html."""
 
-from llmr.report import examples_html
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.reporting.report import examples_html
 
 i, w = snakemake.input, snakemake.wildcards
 run(

@@ -1,7 +1,7 @@
-"""Rule reward_score → llmr.reward.reward_score (the teacher file)."""
+"""Rule reward_score → llmr.training.reward.reward_score (the teacher file)."""
 
-from llmr.reward import reward_score
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.training.reward import reward_score
 
 i = snakemake.input
 run(

@@ -1,7 +1,7 @@
-"""Rules train_queries / eval_queries → llmr.tasks.subsample."""
+"""Rules train_queries / eval_queries → llmr.data.tasks.subsample."""
 
-from llmr.stage import hyperparameters, run
-from llmr.tasks import subsample
+from llmr.core.stage import hyperparameters, run
+from llmr.data.tasks import subsample
 
 run(
     subsample,

@@ -1,7 +1,7 @@
-"""Rule summary → llmr.report.summarize."""
+"""Rule summary → llmr.reporting.report.summarize."""
 
-from llmr.report import summarize
-from llmr.stage import hyperparameters, run
+from llmr.core.stage import hyperparameters, run
+from llmr.reporting.report import summarize
 
 i, o = snakemake.input, snakemake.output
 run(

@@ -1,17 +1,16 @@
-"""Rules train_retriever / train_llm_kd / train_epr → llmr.distill.train_retriever."""
+"""Rules train_retriever / train_llm_kd / train_epr → llmr.training.distill.train_retriever."""
 
-from llmr.distill import train_retriever
-from llmr.stage import run
+from llmr.core.stage import hyperparameters, run
+from llmr.training.distill import train_retriever
 
-i, o, p = snakemake.input, snakemake.output, snakemake.params
+i, o = snakemake.input, snakemake.output
 run(
     train_retriever,
     snakemake.log[0],
     teacher=list(i.teacher),
     passages=i.passages,
     tasks=i.tasks,
-    init_model=p.init_model,
     out_dir=o.model,
     metrics_out=o.metrics,
-    **p.hp,
+    **hyperparameters(snakemake.params),
 )

@@ -1,17 +1,16 @@
-"""Rule train_reward → llmr.reward.train_reward."""
+"""Rule train_reward → llmr.training.reward.train_reward."""
 
-from llmr.reward import train_reward
-from llmr.stage import run
+from llmr.core.stage import hyperparameters, run
+from llmr.training.reward import train_reward
 
-i, o, p = snakemake.input, snakemake.output, snakemake.params
+i, o = snakemake.input, snakemake.output
 run(
     train_reward,
     snakemake.log[0],
     scores=list(i.scores),
     passages=i.passages,
     tasks=i.tasks,
-    init_model=p.init_model,
     out_dir=o.model,
     metrics_out=o.metrics,
-    **p.hp,
+    **hyperparameters(snakemake.params),
 )

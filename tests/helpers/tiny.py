@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from llmr.groups import PassagePool
-from llmr.io import EXAMPLE_FIELDS, read_table, write_jsonl, write_parquet
-from llmr.records import (
+from llmr.core.io import EXAMPLE_FIELDS, read_table, write_jsonl, write_parquet
+from llmr.core.records import (
     CLASSIFICATION,
     CROSS_TASK_PENALTY,
     LETTERS,
@@ -22,6 +21,7 @@ from llmr.records import (
     passage_contents,
     query_hash,
 )
+from llmr.training.groups import PassagePool
 
 _SPORTS = ["player", "striker", "goalie", "pitcher", "runner", "skater"]
 _VERBS = ["scored", "kicked", "threw", "caught", "dunked", "served"]
@@ -238,9 +238,9 @@ def synthetic_scores(
 
 
 def prepare_into(source: str, src, out, tasks=("t",), task_types=None) -> None:
-    """``llmr.tasks.prepare`` of ``tasks`` from ``source`` files in ``src`` into the four
+    """``llmr.data.tasks.prepare`` of ``tasks`` from ``source`` files in ``src`` into the four
     tables under ``out`` (no held-out tasks, every example kept, seed 0)."""
-    from llmr.tasks import prepare
+    from llmr.data.tasks import prepare
 
     prepare(
         source=source,

@@ -22,7 +22,8 @@ def _die() -> None:
 
 def main(stage: str, kill_at: int, kwargs: dict) -> None:
     if stage == "score":
-        from llmr import lm, score
+        from llmr.models import lm
+        from llmr.scoring import score
 
         real, calls = lm.score_continuations, []
 
@@ -37,7 +38,7 @@ def main(stage: str, kill_at: int, kwargs: dict) -> None:
     elif stage.split(":")[0] in ("reward", "retriever"):
         from transformers import Trainer, TrainerCallback
 
-        from llmr import training
+        from llmr.training import loop
 
         if stage.endswith(":save"):
             real_rng = Trainer._save_rng_state  # written after the weights and optimizer
@@ -55,17 +56,17 @@ def main(stage: str, kill_at: int, kwargs: dict) -> None:
                     if state.global_step == kill_at:
                         _die()
 
-            training.EXTRA_CALLBACKS[:] = [KillAtStep()]
+            loop.EXTRA_CALLBACKS[:] = [KillAtStep()]
         if stage.startswith("reward"):
-            from llmr.reward import train_reward
+            from llmr.training.reward import train_reward
 
             train_reward(**kwargs)
         else:
-            from llmr.distill import train_retriever
+            from llmr.training.distill import train_retriever
 
             train_retriever(**kwargs)
     elif stage == "reward_score":
-        from llmr import reward
+        from llmr.training import reward
 
         real_load, calls = reward.load_reward_model, []
 
@@ -83,7 +84,8 @@ def main(stage: str, kill_at: int, kwargs: dict) -> None:
         reward.load_reward_model = load_with_kill
         reward.reward_score(**kwargs)
     elif stage == "evaluate":
-        from llmr import evaluate, lm
+        from llmr.evaluation import evaluate
+        from llmr.models import lm
 
         calls = []
         for name in ("score_options", "constrained_decode", "greedy_generate"):

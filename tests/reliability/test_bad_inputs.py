@@ -1,8 +1,8 @@
 """Fault injection: each bad input stops its entry point with a message that names the file,
 the record and the fix, and leaves no output file (nor temporary file) behind.
 
-Entry points: BIG-bench JSON and released files (``llmr.tasks.prepare``), given candidate /
-score / teacher files (``llmr.given.import_candidates``), Parquet artifacts read by a later
+Entry points: BIG-bench JSON and released files (``llmr.data.tasks.prepare``), given candidate /
+score / teacher files (``llmr.data.given.import_candidates``), Parquet artifacts read by a later
 stage, the config (the schema the Snakefile validates against), model folders, and a disk
 that fills up while an artifact is written.
 """
@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from llmr.io import RecordError, read_parquet, write_parquet
+from llmr.core.io import RecordError, read_parquet, write_parquet
 
 from helpers.tiny import prepare_into
 
@@ -248,7 +248,7 @@ GIVEN_CASES = {
 
 @pytest.mark.parametrize("case", sorted(GIVEN_CASES))
 def test_given_file_rejected(case, tmp_path):
-    from llmr.given import import_candidates
+    from llmr.data.given import import_candidates
 
     recs, message = GIVEN_CASES[case]
     pool = tmp_path / "passages.parquet"
@@ -268,7 +268,7 @@ def test_given_file_rejected(case, tmp_path):
 
 
 def test_truncated_parquet_is_rejected_by_a_later_stage(tiny_data, tmp_path):
-    from llmr.tasks import subsample
+    from llmr.data.tasks import subsample
 
     data = Path(tiny_data["train"]).read_bytes()
     bad = tmp_path / "train.parquet"
@@ -369,8 +369,8 @@ def test_config_rejected_before_any_job(case, config):
 
 
 def test_missing_model_folders(tmp_path):
-    from llmr.encoder import load_encoder
-    from llmr.lm import load_causal_lm
+    from llmr.models.encoder import load_encoder
+    from llmr.models.lm import load_causal_lm
 
     missing = tmp_path / "models" / "nope"
     with pytest.raises(FileNotFoundError, match=r"causal LM not found: .*models/nope"):
@@ -383,7 +383,7 @@ def test_gguf_without_its_reader_package(tmp_path, monkeypatch):
     import importlib.util
     import zipfile
 
-    from llmr import resources
+    from llmr.data import resources
 
     wheel = tmp_path / "m.whl"
     with zipfile.ZipFile(wheel, "w") as zf:

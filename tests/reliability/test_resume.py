@@ -15,8 +15,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from llmr import device, lm, score
-from llmr.io import read_json, read_parquet, write_parquet
+from llmr.core import device
+from llmr.core.io import read_json, read_parquet, write_parquet
+from llmr.models import lm
+from llmr.scoring import score
 
 from helpers.tiny import synthetic_scores
 
@@ -123,8 +125,8 @@ def test_training_resumes_after_kill(stage, kill_at, tiny_data, tiny_encoder, ll
     """Killed after step 3, or while writing checkpoint-4 (a job stopped mid-save): the rerun
     resumes from checkpoint-2 (a half-written checkpoint is removed, never loaded) and ends
     with the uninterrupted run's weights."""
-    from llmr.distill import train_retriever
-    from llmr.reward import train_reward
+    from llmr.training.distill import train_retriever
+    from llmr.training.reward import train_reward
 
     train = train_reward if stage.startswith("reward") else train_retriever
     first = "scores" if stage.startswith("reward") else "teacher"
@@ -174,8 +176,8 @@ def test_training_resumes_after_kill(stage, kill_at, tiny_data, tiny_encoder, ll
 def test_evaluation_resumes_after_kill(tiny_data, tiny_lm, tmp_path, monkeypatch):
     import pandas as pd
 
-    from llmr.evaluate import evaluate
-    from llmr.prompts import build_prompts
+    from llmr.evaluation.evaluate import evaluate
+    from llmr.evaluation.prompts import build_prompts
 
     test = read_parquet(tiny_data["test"]).groupby("task_name").head(3)
     test_path, prompts = str(tmp_path / "test.parquet"), str(tmp_path / "prompts.parquet")
@@ -226,7 +228,7 @@ def test_reward_scoring_after_kill_gives_the_same_teacher(
 ):
     """reward_score has no partial output: a killed run leaves nothing, and the rerun (from the
     start) writes the same teacher table as an uninterrupted run."""
-    from llmr.reward import reward_score, train_reward
+    from llmr.training.reward import reward_score, train_reward
 
     train_reward(
         scores=[llm_scores],

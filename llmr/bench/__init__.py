@@ -1,0 +1,1 @@
+"""Benchmarks (``llmr bench ...``) and the run-time estimate."""

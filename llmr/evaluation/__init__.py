@@ -1,0 +1,1 @@
+"""Evaluation: few-shot prompts, the LLM evaluation, metrics, teacher/LLM agreement."""

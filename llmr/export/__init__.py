@@ -1,0 +1,1 @@
+"""Exported retrievers: building an export and the ``Retriever`` that loads it."""

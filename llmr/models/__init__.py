@@ -1,0 +1,1 @@
+"""The models: the causal LM (scoring and evaluation), the bi-encoder, the cross-encoder."""

@@ -1,0 +1,1 @@
+"""Reporting: run summaries and paired comparisons, seed replicates, published results."""

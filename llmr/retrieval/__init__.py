@@ -1,0 +1,1 @@
+"""Retrieval: candidate lists, BM25, the dense FAISS index, the oracle retrievers."""

@@ -1,0 +1,1 @@
+"""LLM scoring of candidate demonstrations (the reward signal)."""

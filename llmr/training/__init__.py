@@ -1,0 +1,1 @@
+"""Training: scored groups, the training loop, the reward model, distillation, CPU kernels."""
