@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
-from snakemake.utils import validate
+from snakemake.utils import update_config, validate
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "schemas" / "config.schema.yaml"
@@ -67,21 +68,44 @@ def test_minimal_config_gets_every_default():
                 node = node[k]
 
 
-def _key_paths(node: dict, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
-    paths = set()
+OVERLAYS = [REPO / ".test" / "config.yaml", *sorted((REPO / "config").glob("*.yaml"))]
+
+
+def _leaves(node: dict, prefix: tuple[str, ...] = ()):
+    """(key path, value) of every leaf of a nested config (an empty map is a leaf)."""
     for k, v in node.items():
-        paths.add((*prefix, k))
-        if isinstance(v, dict):
-            paths |= _key_paths(v, (*prefix, k))
-    return paths
+        if isinstance(v, dict) and v:
+            yield from _leaves(v, (*prefix, k))
+        else:
+            yield (*prefix, k), v
 
 
-def test_tiny_test_config_validates_and_sets_every_key_of_config_yaml():
-    """.test/config.yaml (the workflow tests' tiny config, loaded by tests/helpers/workflow.py)
-    is a valid config that sets every key config.yaml sets: a new setting of the default
-    experiment is not silently left to its schema default in the tests."""
-    tiny = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
-    default = yaml.safe_load((REPO / "config.yaml").read_text())
-    missing = sorted(".".join(p) for p in _key_paths(default) - _key_paths(tiny))
-    assert missing == [], f"keys of config.yaml missing from .test/config.yaml: {missing}"
-    validate(tiny, str(SCHEMA))
+def _effective_default() -> dict:
+    """config.yaml with the schema's defaults filled in: what an overlay is merged over."""
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    validate(cfg, str(SCHEMA))  # fills the defaults in place
+    return cfg
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_overlay_configs_hold_only_what_differs_and_validate(overlay):
+    """.test/config.yaml and config/*.yaml are overlays of config.yaml (Snakemake merges
+    ``--configfile`` over it; the tests' tiny_config() does the same): a key that repeats the
+    value it would get anyway is a second copy of a default, and fails here. Merged, each
+    overlay is a valid config."""
+    base = _effective_default()
+    text = yaml.safe_load(overlay.read_text()) or {}
+    repeats = []
+    for path, value in _leaves(text):
+        node = base
+        for k in path:
+            node = node.get(k, _MISSING) if isinstance(node, dict) else _MISSING
+        if node == value:
+            repeats.append(".".join(path))
+    assert not repeats, f"{overlay.name} repeats the value config.yaml gives: {repeats}"
+    merged = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(merged, text)
+    validate(merged, str(SCHEMA))
+
+
+_MISSING = object()

@@ -16,14 +16,22 @@ from llmr.data.tasks.hub import HubUnreachable, fetch_released, released_root, v
 from llmr.data.tasks.original import PAPER_HELD_OUT, PAPER_TASKS
 from llmr.data.tasks.released import load_released
 
-from helpers.workflow import REPO, copy_workflow, planned_jobs, tiny_config, write_config
+from helpers.workflow import (
+    REPO,
+    copy_workflow,
+    overlay_config,
+    planned_jobs,
+    tiny_config,
+    write_config,
+)
 
 PAPER = REPO / "config" / "paper.yaml"
 
 
 @pytest.fixture(scope="module")
 def paper_cfg() -> dict:
-    return yaml.safe_load(PAPER.read_text())
+    """config/paper.yaml merged over config.yaml, as ``--configfile`` merges it."""
+    return overlay_config(PAPER)
 
 
 def test_paper_config_validates_against_the_schema(paper_cfg):

@@ -9,11 +9,8 @@ per-example values in the predictions table are in [0, 1].
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
-import shutil
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +24,7 @@ from llmr.core.io import (
     write_json,
     write_parquet,
 )
+from llmr.core.partial import PartialOutputs
 from llmr.core.records import (
     CLASSIFICATION,
     GENERATION,
@@ -180,7 +178,7 @@ def evaluate(
         "precision": precision,
         "version": PARTIAL_VERSION,
     }
-    partial = _Partial(Path(f"{out_predictions}.partial"), identity)
+    partial = PartialOutputs(out_predictions, identity)
 
     frames, per_task = [], {}
     for task in tdf.itertuples(index=False):
@@ -201,7 +199,7 @@ def evaluate(
         if task.task_type not in (CLASSIFICATION, MULTIPLE_CHOICE, GENERATION):
             raise ValueError(f"task {task.task_name}: unknown task_type {task.task_type!r}")
         labels = [str(lab) for lab in (task.labels if task.labels is not None else [])]
-        res = partial.load(task.task_name, rows)
+        res = _load_task(partial, task.task_name, rows)
         if res is None:
             if lm is None:
                 from llmr.models.lm import load_causal_lm
@@ -210,7 +208,7 @@ def evaluate(
             res = _predict_task(
                 lm, rows, task.task_type, labels, max_length, max_new_tokens, token_budget
             )
-            partial.save(task.task_name, rows, res)
+            _save_task(partial, task.task_name, rows, res)
         else:
             log.info(
                 "task %s: %d predictions resumed from %s", task.task_name, len(rows), partial.folder
@@ -267,45 +265,24 @@ PARTIAL_VERSION = 1
 _RESULT_COLUMNS = ("output", "prediction", "option_text", "option_scores")
 
 
-class _Partial:
-    """Per-task prediction checkpoints in ``folder`` (one Parquet file per finished task)."""
+def _task_part(task: str) -> str:
+    """The part name of a task's predictions (task names may hold ``/``)."""
+    return f"task-{hashlib.sha1(task.encode()).hexdigest()[:12]}"
 
-    def __init__(self, folder: Path, identity: dict):
-        self.folder, self.identity = folder, identity
-        ident = folder / "identity.json"
-        if folder.exists():
-            try:
-                same = json.loads(ident.read_text()) == identity
-            except (OSError, ValueError):
-                same = False
-            if not same:
-                log.info("discarding %s: made with other inputs or settings", folder)
-                shutil.rmtree(folder)
-        if not folder.exists():
-            folder.mkdir(parents=True)
-            write_json(identity, ident)
 
-    def _path(self, task: str) -> Path:
-        return self.folder / f"task-{hashlib.sha1(task.encode()).hexdigest()[:12]}.parquet"
+def _load_task(partial: PartialOutputs, task: str, rows: pd.DataFrame) -> dict[str, list] | None:
+    """The saved result columns of ``task`` if finished, and for the same query ids."""
+    df = partial.load(_task_part(task))
+    if df is None or df["query_id"].tolist() != rows["query_id"].tolist():
+        return None
+    return {c: [_plain(v) for v in df[c]] for c in _RESULT_COLUMNS}
 
-    def load(self, task: str, rows: pd.DataFrame) -> dict[str, list] | None:
-        """The saved result columns of ``task`` if present and for the same query ids."""
-        path = self._path(task)
-        if not path.exists():
-            return None
-        df = read_parquet(path)
-        if df["query_id"].tolist() != rows["query_id"].tolist():
-            return None
-        return {c: [_plain(v) for v in df[c]] for c in _RESULT_COLUMNS}
 
-    def save(self, task: str, rows: pd.DataFrame, res: dict[str, list]) -> None:
-        df = pd.DataFrame(
-            {"query_id": rows["query_id"].tolist(), **{c: res[c] for c in _RESULT_COLUMNS}}
-        )
-        write_parquet(df, self._path(task))
-
-    def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+def _save_task(partial: PartialOutputs, task: str, rows: pd.DataFrame, res: dict[str, list]):
+    df = pd.DataFrame(
+        {"query_id": rows["query_id"].tolist(), **{c: res[c] for c in _RESULT_COLUMNS}}
+    )
+    partial.save(_task_part(task), df)
 
 
 def _plain(v: Any) -> Any:

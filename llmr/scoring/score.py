@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from llmr.core.io import EXAMPLE_FIELDS, RecordError, atomic_path, read_parquet
+from llmr.core.partial import PartialOutputs
 from llmr.core.records import CLASSIFICATION, CROSS_TASK_PENALTY, gold_text, passage_label
 
 log = logging.getLogger(__name__)
@@ -178,25 +178,18 @@ def _load_reuse(paths: Sequence[str], identity: dict) -> dict[tuple[str, str], f
 
 
 def _load_partial(
-    folder: Path, identity: dict, chunks: list[list[tuple[str, str]]]
+    partial: PartialOutputs, chunks: list[list[tuple[str, str]]]
 ) -> dict[int, np.ndarray]:
     """Finished chunks of an earlier interrupted run that match the current plan."""
     done: dict[int, np.ndarray] = {}
-    ident_file = folder / "identity.json"
-    if not folder.exists():
-        return done
-    if not ident_file.exists() or not _same_scorer(json.loads(ident_file.read_text()), identity):
-        log.warning("discarding %s: written by another scorer", folder)
-        shutil.rmtree(folder)
-        return done
-    for f in sorted(folder.glob("chunk-*.parquet")):
-        k = int(f.stem.split("-")[1])
-        df = pd.read_parquet(f)
+    for name in partial.names():
+        k = int(name.split("-")[1])
+        df = partial.load(name)
         pairs = list(zip(df["query_id"], df["doc_id"], strict=True))
         if k < len(chunks) and pairs == chunks[k]:
             done[k] = df["score"].to_numpy(np.float32)
         else:
-            log.warning("ignoring %s: it does not match the current work plan", f)
+            log.warning("ignoring %s: it does not match the current work plan", partial.path(name))
     return done
 
 
@@ -305,7 +298,7 @@ def score_shard(
         scores[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ]
     _write_scores(out_df, identity, out)
-    shutil.rmtree(out + ".partial", ignore_errors=True)
+    PartialOutputs(out, identity, same=_same_scorer).remove()  # every chunk is in ``out``
     log.info(
         "wrote %s: %d queries, %d pairs (%d scored by the model) in %.1fs",
         out,
@@ -326,14 +319,12 @@ def _score_resumable(
 
     chunks_idx = [todo[s : s + chunk_size] for s in range(0, len(todo), chunk_size)]
     chunks = [[keys[i] for i in c] for c in chunks_idx]
-    folder = Path(out + ".partial")
-    done = _load_partial(folder, identity, chunks)
+    partial = PartialOutputs(out, identity, same=_same_scorer)
+    done = _load_partial(partial, chunks)
     if done:
-        log.info("resumed %d of %d chunks from %s", len(done), len(chunks), folder)
+        log.info("resumed %d of %d chunks from %s", len(done), len(chunks), partial.folder)
     remaining = [k for k in range(len(chunks)) if k not in done]
     if remaining:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "identity.json").write_text(json.dumps(identity, sort_keys=True))
         lm_model, tok = load_causal_lm(model, dtype=identity["dtype"])
         n_pairs = sum(len(chunks[k]) for k in remaining)
         if compile or (compile is None and n_pairs > 4096):
@@ -360,8 +351,7 @@ def _score_resumable(
                     "score": res,
                 }
             )
-            with atomic_path(folder / f"chunk-{k:06d}.parquet") as tmp:
-                df.to_parquet(tmp, index=False)
+            partial.save(f"chunk-{k:06d}", df)
             done[k] = res
             bar.update(len(idx))
         bar.close()

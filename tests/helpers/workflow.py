@@ -236,12 +236,23 @@ def stage_inputs(dst: Path, suite_dir: str, lm: str, encoder: str) -> dict[str, 
 
 
 def tiny_config(suite_dir: str, lm: str, encoder: str, rounds: int = 1) -> dict:
-    """``.test/config.yaml`` (the tiny suite, every stage a few steps) with this run's paths
-    of the tiny suite and models, and ``rounds``."""
-    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    """``.test/config.yaml`` (the tiny suite, every stage a few steps) merged over
+    config.yaml, as Snakemake merges ``--configfile``, with this run's paths of the tiny suite
+    and models, and ``rounds``."""
+    cfg = overlay_config(TEST_CONFIG)
     cfg["suite"]["released_dir"] = str(suite_dir)
     cfg["models"].update(llm=str(lm), encoder=str(encoder), reward_init=str(encoder))
     cfg["rounds"] = rounds
+    return cfg
+
+
+def overlay_config(path: Path) -> dict:
+    """The config an overlay (``.test/config.yaml``, ``config/*.yaml``) gives: config.yaml
+    with the overlay merged over it, nested keys by key (Snakemake's ``update_config``)."""
+    from snakemake.utils import update_config
+
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(cfg, yaml.safe_load(Path(path).read_text()) or {})
     return cfg
 
 
