@@ -16,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 # (command path) -> ("module:function", help). Add a command by adding a line here.
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("retrieve",): (
-        "llmr.export.api:retrieve_main",
+        "llmr.export.retrieve:retrieve_main",
         "demonstrations (or prompts) from an exported retriever",
     ),
     ("bench", "retrieve"): ("llmr.bench.retrieve:main", "bm25s vs rank_bm25, FAISS vs torch top-k"),

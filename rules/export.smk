@@ -1,5 +1,5 @@
 # Exports: a retriever as a self-contained folder (index, encoder, pool, manifest) that
-# llmr.export.api.Retriever loads and `llmr retrieve` serves. Built from existing artifacts by copying.
+# llmr.export.retriever.Retriever loads and `llmr retrieve` serves. Built from existing artifacts by copying.
 
 
 rule export_retriever:

@@ -6,7 +6,7 @@ import pytest
 
 from llmr.bench.api import build_parser as bench_api_parser
 from llmr.cli import COMMANDS, main
-from llmr.export.api import retrieve_parser
+from llmr.export.retrieve import retrieve_parser
 
 
 def test_usage_and_unknown_command(capsys):

@@ -1,7 +1,7 @@
-"""Rule export_retriever → llmr.export.api.export_retriever."""
+"""Rule export_retriever → llmr.export.build.export_retriever."""
 
 from llmr.core.stage import hyperparameters, run
-from llmr.export.api import export_retriever
+from llmr.export.build import export_retriever
 
 i, p = snakemake.input, snakemake.params
 run(

@@ -1,4 +1,4 @@
-"""``llmr bench api``: queries per second of an exported retriever (``llmr.export.api.Retriever``).
+"""``llmr bench api``: queries per second of an exported retriever (``llmr.export.retriever.Retriever``).
 
 Queries are texts of pool passages (each passage without its last line, i.e. without its
 answer), with their task for the task-filtered runs. Single-query throughput calls
@@ -58,7 +58,7 @@ def run_bench(
     """Measure an export's load time and single / batched queries per second (a dict)."""
     import torch
 
-    from llmr.export.api import Retriever
+    from llmr.export.retriever import Retriever
 
     t0 = time.perf_counter()
     r = Retriever.load(path, device=device)

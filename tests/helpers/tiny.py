@@ -101,13 +101,18 @@ def _train_tokenizer(kind: str):
         )
         tok.train_from_iterator(_corpus(), trainer)
         return tok
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # WordPiece's trainer breaks frequency ties differently in each process (so the tiny
+    # encoder, and every tiny run's results, changed from one test session to the next):
+    # the vocabulary is written out instead, in a fixed order: specials, the corpus's
+    # characters, their ``##`` continuations, its whole words.
+    pre = pre_tokenizers.BertPreTokenizer()
+    words = sorted({w for line in _corpus() for w, _ in pre.pre_tokenize_str(line)})
+    chars = sorted({c for w in words for c in w})
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]
+    tokens += [f"##{c}" for c in chars] + [w for w in words if len(w) > 1]
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(tokens)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=300, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    )
-    tok.train_from_iterator(_corpus(), trainer)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",

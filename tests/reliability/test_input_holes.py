@@ -531,7 +531,7 @@ def test_artifacts_follow_the_umask(umask, tmp_path):
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory, tiny_encoder, tiny_data):
-    from llmr.export.api import export_retriever
+    from llmr.export.build import export_retriever
     from llmr.retrieval import bm25, index
 
     root = tmp_path_factory.mktemp("exports")
@@ -644,7 +644,7 @@ def test_damaged_export_is_a_one_line_error_with_exit_2(case, exports, tmp_path,
 
 
 def test_verify_passes_an_intact_export(exports, capsys):
-    from llmr.export.api import Retriever
+    from llmr.export.retriever import Retriever
 
     assert Retriever.load(exports["llmr1"], verify=True).name == "llmr1"
 
@@ -909,7 +909,7 @@ def test_cli_separator_query_is_refused_in_prompt_format(exports, capsys, monkey
 
 
 def test_api_batch_size_must_be_positive(exports):
-    from llmr.export.api import Retriever
+    from llmr.export.retriever import Retriever
 
     r = Retriever.load(exports["bm25"])
     for bad in (0, -1, 2.5, True):

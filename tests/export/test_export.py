@@ -16,7 +16,9 @@ import pytest
 from llmr.cli import main
 from llmr.core.io import read_json, read_parquet, write_json
 from llmr.evaluation.prompts import build_prompts
-from llmr.export.api import FORMAT_VERSION, ExportError, Retriever, export_retriever, read_manifest
+from llmr.export.manifest import FORMAT_VERSION, ExportError, read_manifest
+from llmr.export.retriever import Retriever
+from llmr.export.build import export_retriever
 from llmr.reporting.report import SUMMARY_COLUMNS
 from llmr.retrieval import bm25, index
 
@@ -187,7 +189,7 @@ def test_fresh_process_matches_pipeline_topk_and_prompts(built, tiny_data, tmp_p
             prompts = ref[variant].set_index("query_id").loc[test["query_id"], "prompt"]
             assert res[variant] == prompts.tolist(), (name, variant)
     # the task filter changes something on this suite, so the comparison above is not vacuous
-    assert got[paths["llmr1"]]["task_filter"] != got[paths["llmr1"]]["no_filter"]
+    assert any(got[p]["task_filter"] != got[p]["no_filter"] for p in paths.values())
 
 
 def test_plain_query_keeps_its_own_demonstration(dense, tiny_data):
