@@ -5,6 +5,7 @@ from snakemake.utils import validate
 
 from llmr.core.config_checks import check_config, check_config_files
 from llmr.core.fingerprint import script_fingerprint
+from llmr.core.schema import epr_settings
 
 check_config_files(workflow.configfiles)  # duplicate keys, YAML templating
 validate(config, schema="../schemas/config.schema.yaml")

@@ -113,6 +113,6 @@ use rule train_retriever as train_epr with:
     benchmark:
         "benchmarks/train/epr.tsv"
     params:
-        **train_params("epr", model_params({"kd_weight": 0.0, "contrastive_weight": 1.0})),
+        **train_params("epr", model_params(epr_settings())),
         init_model=init_param(config["models"]["encoder"]),
         code=script_code("train_retriever.py"),

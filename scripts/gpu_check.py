@@ -255,6 +255,7 @@ def check_eval(device: str, work: Path) -> dict:
 
 def check_training(work: Path) -> dict:
     """A few reward-model and retriever steps (the stages pick bf16 on a bf16 GPU)."""
+    from llmr.core.schema import training_defaults
     from llmr.data.tasks import prepare
     from llmr.training import distill, reward
 
@@ -288,9 +289,7 @@ def check_training(work: Path) -> dict:
         enc,
         str(work / "rm"),
         str(work / "rm.json"),
-        n_negatives=3,
-        lr=1e-3,
-        **steps,
+        **training_defaults("reward") | steps | {"n_negatives": 3, "lr": 1e-3},
     )
     rt = distill.train_retriever(
         [scores],
@@ -299,8 +298,7 @@ def check_training(work: Path) -> dict:
         enc,
         str(work / "rt"),
         str(work / "rt.json"),
-        lr=1e-3,
-        **steps,
+        **training_defaults("retriever") | steps | {"lr": 1e-3},
     )
     return {"reward": rm, "retriever": rt}
 

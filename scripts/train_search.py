@@ -34,6 +34,7 @@ try:
 except ImportError:  # llmr.retrieval.index needs FAISS only to build and search index files
     sys.modules["faiss"] = types.ModuleType("faiss")
 
+from llmr.core.schema import training_defaults
 from llmr.models.encoder import load_encoder  # noqa: E402
 from llmr.retrieval.candidates import read_passages, read_queries, run_search, topk_rows  # noqa: E402
 from llmr.retrieval.index import encode  # noqa: E402
@@ -42,7 +43,7 @@ from llmr.training.distill import train_retriever  # noqa: E402
 
 def retriever_params(config: dict, training_seed: int, steps: int | None) -> dict:
     """The keyword arguments the rule train_retriever passes (``train_params`` there)."""
-    p = dict(config["retriever"])
+    p = training_defaults("retriever") | dict(config["retriever"])
     p["seed"] = p["seed"] + training_seed
     p["heldback_fraction"] = config["heldback_fraction"]
     m = config["models"]

@@ -62,6 +62,7 @@ from transformers.trainer_utils import SaveStrategy
 
 from llmr.core.device import cpu_has_native_bf16, measure_matmul_gflops, pick_device
 from llmr.core.io import write_json
+from llmr.core.schema import training_defaults
 from llmr.training.groups import GroupSampler, PassagePool, ScoredQueries
 from llmr.training.loop import (
     GroupDataset,
@@ -73,9 +74,12 @@ from llmr.training.loop import (
     load_groups,
     make_training_args,
     micro_batching,
+    train_config,
 )
 
 log = logging.getLogger(__name__)
+# the default of TrainConfig.attention_budget (the config schema's, the same for both models)
+ATTENTION_BUDGET = training_defaults("reward")["attention_budget"]
 
 DEFAULT_MODEL = "resources/models/minilm"
 DEFAULT_DATA = "results/data"
@@ -369,7 +373,13 @@ def bench_model(
     else:
         spec = GroupSpec(n_negatives=3, drop_same_label=True)
         task = retriever_task(tok, data.pool, spec.size, max_length)
-    cfg = TrainConfig(batch_size=batch_size, token_budget=token_budget, lr=1e-4, seed=seed)
+    cfg = train_config(
+        training_defaults(kind),
+        batch_size=batch_size,
+        token_budget=token_budget,
+        lr=1e-4,
+        seed=seed,
+    )
     micro, accum = micro_batching(cfg, spec.size, max_length)
     res: dict[str, Any] = {}
     for path in paths:
@@ -504,7 +514,7 @@ def memory_probe(
     steps: int = 1,
     gradient_checkpointing: bool = False,
     seed: int = 42,
-    attention_budget: int | None = TrainConfig.attention_budget,
+    attention_budget: int | None = ATTENTION_BUDGET,
     kind: str = "reward",
 ) -> dict:
     """``kind`` (reward | retriever) training on long synthetic inputs in this process:
@@ -527,7 +537,8 @@ def memory_probe(
     else:
         spec = GroupSpec(n_negatives=3, drop_same_label=True)
         task = retriever_task(tok, data.pool, spec.size, max_length)
-    cfg = TrainConfig(
+    cfg = train_config(
+        training_defaults(kind),
         batch_size=batch_size,
         token_budget=token_budget,
         lr=1e-5,
@@ -562,7 +573,7 @@ def long_inputs(
     max_length: int = 384,
     steps: int = 1,
     gradient_checkpointing: bool = False,
-    attention_budget: int | None = TrainConfig.attention_budget,
+    attention_budget: int | None = ATTENTION_BUDGET,
     kinds: Sequence[str] = ("reward", "retriever"),
 ) -> dict:
     """``memory_probe`` in a fresh process per (model, token budget, batch size); peak RSS of
@@ -681,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--attention-budget",
         type=int,
-        default=TrainConfig.attention_budget,
+        default=ATTENTION_BUDGET,
         help="--long-inputs: TrainConfig.attention_budget (rows x L x L per "
         "forward chunk; 0 = never chunk)",
     )

@@ -38,7 +38,6 @@ DENSE_INDEX_FILES = ("index.faiss", "ids.json", "meta.json")
 _ENCODER_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
 
 
-
 class ExportError(ValueError):
     """A folder that is not a usable retriever export; the message says why."""
 

@@ -325,21 +325,22 @@ def train_retriever(
     init_model: str,
     out_dir: str,
     metrics_out: str,
-    max_length: int = 256,
-    pooling: str = "mean",
-    temperature: float = 0.01,
-    pos_top: int = 3,
-    neg_bottom: int = 16,
-    n_negatives: int = 3,
-    kd_weight: float = 1.0,
-    contrastive_weight: float = 0.2,
-    heldback_fraction: float = 0.1,
-    query_prefix: str = "",
-    passage_prefix: str = "",
+    *,
+    max_length: int,
+    pooling: str,
+    temperature: float,
+    pos_top: int,
+    neg_bottom: int,
+    n_negatives: int,
+    kd_weight: float,
+    contrastive_weight: float,
+    heldback_fraction: float,
+    query_prefix: str,
+    passage_prefix: str,
+    teacher_temperature: float,
+    teacher_standardize: bool,
+    teacher_penalty: bool,
     freeze_position_embeddings: bool = True,
-    teacher_temperature: float = 1.0,
-    teacher_standardize: bool = False,
-    teacher_penalty: bool = False,
     **train: object,
 ) -> dict:
     """Train a bi-encoder on teacher score files (concatenated, one list per file and
@@ -353,7 +354,9 @@ def train_retriever(
     is softmax(teacher / t); ``teacher_standardize``: per-query standardised teacher scores;
     ``teacher_penalty``: the LLM scorer's -100 penalties (other task, wrong label) applied to
     the teacher scores, so the reference's filter (3rd best <= -100) applies to them too.
-    ``train``: ``TrainConfig`` fields (defaults are the paper's). Returns the metrics, with
+    ``train``: ``TrainConfig`` fields. No hyperparameter has a default here: the config
+    schema holds them (``llmr.core.schema.training_defaults("retriever")``). Returns the
+    metrics, with
     ``diagnostics`` (``DIAGNOSTICS``: run means over micro-batches).
     """
     cfg = TrainConfig(**train)  # type: ignore[arg-type]

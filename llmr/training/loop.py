@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -41,27 +41,27 @@ EXTRA_CALLBACKS: list[TrainerCallback] = []
 EVAL_GROUPS = 256  # groups used for the train / held-back accuracies in the metrics
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    """Optimisation settings of one group-training run (defaults: the paper's reward model)."""
+    """Optimisation settings of one group-training run. No defaults: they live in the config
+    schema (``llmr.core.schema.training_defaults`` gives them to direct callers), except
+    ``resume``, which is not a setting of the experiment."""
 
-    steps: int = field(default=3000, metadata={"help": "optimizer steps"})
-    batch_size: int = field(default=128, metadata={"help": "groups per optimizer step"})
-    lr: float = field(default=1e-5, metadata={"help": "peak learning rate (linear decay)"})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "fraction of steps warming up"})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
-    grad_accum: int = field(default=1, metadata={"help": "minimum micro-batches per step"})
+    steps: int = field(metadata={"help": "optimizer steps"})
+    batch_size: int = field(metadata={"help": "groups per optimizer step"})
+    lr: float = field(metadata={"help": "peak learning rate (linear decay)"})
+    warmup_ratio: float = field(metadata={"help": "fraction of steps warming up"})
+    weight_decay: float = field(metadata={"help": "AdamW weight decay"})
+    grad_accum: int = field(metadata={"help": "minimum micro-batches per step"})
     token_budget: int = field(
-        default=16384,
         metadata={
             "help": "max padded tokens per micro-batch (groups x group size x max "
             "length); more micro-batches are accumulated to stay under it"
         },
     )
-    seed: int = field(default=42, metadata={"help": "seed of the model head and the groups"})
-    save_steps: int = field(default=500, metadata={"help": "checkpoint every N steps"})
+    seed: int = field(metadata={"help": "seed of the model head and the groups"})
+    save_steps: int = field(metadata={"help": "checkpoint every N steps"})
     attention_budget: int | None = field(
-        default=2_000_000,
         metadata={
             "help": "max rows x L x L of one forward pass (attention scores per head and "
             "layer); a longer micro-batch runs in row chunks under activation "
@@ -69,7 +69,6 @@ class TrainConfig:
         },
     )
     gradient_checkpointing: bool = field(
-        default=False,
         metadata={
             "help": "recompute activations in the backward pass: about a third more "
             "compute, far less memory (CPU attention with dropout keeps B x heads x L x L "
@@ -77,13 +76,19 @@ class TrainConfig:
         },
     )
     fast_kernels: bool = field(
-        default=True,
         metadata={
             "help": "CPU: llmr's dropout and chunked attention kernels and malloc reuse "
             "(llmr.training.kernels), fused AdamW; the same loss as torch's kernels (False)"
         },
     )
     resume: bool = field(default=True, metadata={"help": "resume from matching checkpoints"})
+
+
+def train_config(settings: dict[str, Any], **overrides: Any) -> TrainConfig:
+    """A ``TrainConfig`` from a config section's settings (other keys are ignored), e.g.
+    ``train_config(training_defaults("reward"), steps=8)``."""
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in (settings | overrides).items() if k in names})
 
 
 @dataclass(frozen=True)

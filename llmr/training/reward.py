@@ -173,11 +173,12 @@ def train_reward(
     init_model: str,
     out_dir: str,
     metrics_out: str,
-    max_length: int = 384,
-    pos_top: int = 3,
-    neg_bottom: int = 16,
-    n_negatives: int = 7,
-    heldback_fraction: float = 0.1,
+    *,
+    max_length: int,
+    pos_top: int,
+    neg_bottom: int,
+    n_negatives: int,
+    heldback_fraction: float,
     **train: object,
 ) -> dict:
     """Train the cross-encoder reward model on LLM-score files (concatenated over rounds:
@@ -185,8 +186,10 @@ def train_reward(
 
     Groups: 1 positive from the ``pos_top`` best candidates + ``n_negatives`` from the
     ``neg_bottom`` worst (never a top candidate), queries filtered by the paper's rules.
-    ``train``: ``TrainConfig`` fields (steps, batch_size in groups, lr, ...; defaults are
-    the paper's). Checkpoints go to ``out_dir + ".ckpt"``. Returns the metrics.
+    ``train``: ``TrainConfig`` fields (steps, batch_size in groups, lr, ...). No
+    hyperparameter has a default here: the config schema holds them
+    (``llmr.core.schema.training_defaults("reward")``). Checkpoints go to
+    ``out_dir + ".ckpt"``. Returns the metrics.
     """
     cfg = TrainConfig(**train)  # type: ignore[arg-type]
     spec = GroupSpec(n_negatives, pos_top, neg_bottom, drop_same_label=False)

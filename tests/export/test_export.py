@@ -16,9 +16,9 @@ import pytest
 from llmr.cli import main
 from llmr.core.io import read_json, read_parquet, write_json
 from llmr.evaluation.prompts import build_prompts
+from llmr.export.build import export_retriever
 from llmr.export.manifest import FORMAT_VERSION, ExportError, read_manifest
 from llmr.export.retriever import Retriever
-from llmr.export.build import export_retriever
 from llmr.reporting.report import SUMMARY_COLUMNS
 from llmr.retrieval import bm25, index
 

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 
 from llmr.core import device
 from llmr.core.io import read_json, read_parquet, write_parquet
+from llmr.core.schema import training_defaults
 from llmr.models import lm
 from llmr.scoring import score
 
@@ -140,8 +141,7 @@ def test_training_resumes_after_kill(stage, kill_at, tiny_data, tiny_encoder, ll
             "init_model": tiny_encoder,
             "out_dir": str(folder / "model"),
             "metrics_out": str(folder / "m.json"),
-            **TRAIN,
-            **extra,
+            **training_defaults(stage.split(":")[0]) | TRAIN | extra,
         }
 
     train(**kwargs(tmp_path / "ref"))
@@ -237,8 +237,7 @@ def test_reward_scoring_after_kill_gives_the_same_teacher(
         init_model=tiny_encoder,
         out_dir=str(tmp_path / "rm"),
         metrics_out=str(tmp_path / "rm.json"),
-        **{**TRAIN, "steps": 2},
-        n_negatives=3,
+        **training_defaults("reward") | TRAIN | {"steps": 2, "n_negatives": 3},
     )
     kw = dict(
         model_dir=str(tmp_path / "rm"),

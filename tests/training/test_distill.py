@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from transformers import AutoModel
 
 from llmr.core.io import read_json, read_parquet, write_parquet
+from llmr.core.schema import training_defaults
 from llmr.models.encoder import load_encoder
 from llmr.training.distill import (
     DIAGNOSTICS,
@@ -191,8 +192,8 @@ def test_train_retriever_tiny(tiny_data, tiny_encoder, scored, tmp_path):
     # LLM scores as teacher = the EPR ablation; reward-model teachers have the same format
     train_retriever(
         [scored], tiny_data["passages"], tiny_data["tasks"], tiny_encoder,
-        str(tmp_path / "ret"), str(tmp_path / "ret.json"), max_length=48, steps=3,
-        batch_size=4, lr=1e-3, save_steps=2,
+        str(tmp_path / "ret"), str(tmp_path / "ret.json"), **training_defaults("retriever")
+        | dict(max_length=48, steps=3, batch_size=4, lr=1e-3, save_steps=2),
     )  # fmt: skip
     m = read_json(tmp_path / "ret.json")
     for key in ("loss_curve", "train_mrr", "train_acc1", "heldback_mrr", "heldback_acc1",

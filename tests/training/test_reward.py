@@ -11,6 +11,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
 
 from llmr.core.io import read_json, read_parquet, write_parquet
+from llmr.core.schema import training_defaults
 from llmr.training import loop, reward
 from llmr.training.groups import PassagePool, ScoredQueries
 
@@ -29,7 +30,7 @@ def scored(tiny_data, tmp_path_factory):
 def _train(tiny_data, tiny_encoder, scores, out, **kw):
     reward.train_reward(
         [scores], tiny_data["passages"], tiny_data["tasks"], tiny_encoder,
-        str(out / "rm"), str(out / "rm.json"), **{**TINY, **kw},
+        str(out / "rm"), str(out / "rm.json"), **training_defaults("reward") | TINY | kw,
     )  # fmt: skip
     return read_json(out / "rm.json")
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 from transformers import AutoModel, AutoModelForSequenceClassification
 
-from llmr.training.loop import BoundedForward, TrainConfig, micro_batching
+from llmr.core.schema import training_defaults
+from llmr.training.loop import BoundedForward, micro_batching, train_config
 
 
 @pytest.mark.parametrize(
@@ -20,14 +21,16 @@ from llmr.training.loop import BoundedForward, TrainConfig, micro_batching
     ],
 )
 def test_micro_batching_is_exact_and_under_budget(batch, budget, group, length, expected):
-    micro, accum = micro_batching(TrainConfig(batch_size=batch, token_budget=budget), group, length)
+    cfg = train_config(training_defaults("reward"), batch_size=batch, token_budget=budget)
+    micro, accum = micro_batching(cfg, group, length)
     assert (micro, accum) == expected
     assert micro * accum == batch
     assert micro == 1 or micro * group * length <= budget
 
 
 def test_micro_batching_respects_grad_accum_minimum():
-    micro, accum = micro_batching(TrainConfig(batch_size=12, grad_accum=5), 8, 16)
+    cfg = train_config(training_defaults("reward"), batch_size=12, grad_accum=5)
+    micro, accum = micro_batching(cfg, 8, 16)
     assert (micro, accum) == (2, 6)  # 5 does not divide 12: the next divisor
 
 
