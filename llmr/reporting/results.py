@@ -12,6 +12,8 @@ makes them; one folder is one seed) and writes into ``out_dir``:
 - ``timings.csv``: wall time and peak memory per rule and seed (Snakemake benchmarks),
 - ``delta_vs_<baseline>.png`` and ``training_curves.png`` (first seed),
 - ``provenance.json``: the command, git revision, config, seeds, date and machine,
+- ``runs/seed<i>/``: each seed's evaluations (metrics and the per-query scores), a run folder
+  that the commands read like the original, so later seeds can be combined with these,
 - ``summary.md``: everything above as markdown, rendered by ``render`` from those files only.
 
 ``render(out_dir)`` is a pure function of the committed files, so a test can check that the
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmr.core.io import atomic_path, read_json, write_json, write_text
+from llmr.core.io import atomic_path, read_json, read_parquet, write_json, write_parquet, write_text
 from llmr.reporting.report import (
     _load_runs,
     _plot,
@@ -129,6 +131,9 @@ def publish(
     )
     _csv(pd.concat(timings, ignore_index=True), out / "timings.csv")
 
+    for i, d in enumerate(run_dirs):
+        keep_evaluations(d, out / "runs" / f"seed{i}")
+
     summary = pd.read_csv(out / "summary.csv")
     _plot(summary, task_layout(summary)[0], baseline, str(out / f"delta_vs_{baseline}.png"))
     curves = Path(run_dirs[0]) / "results/eval/training_curves.png"
@@ -153,6 +158,38 @@ def publish(
     write_text(text, out / "summary.md")
     log.info("published %d seed replicates into %s", len(run_dirs), out)
     return text
+
+
+# the per-query columns the paired comparisons read (llmr.reporting.report._load_runs)
+KEPT_PREDICTION_COLUMNS = (
+    "query_id",
+    "task_name",
+    "score",
+    "prediction",
+    "demo_label_match",
+    "demo_task_match",
+)
+
+
+def keep_evaluations(run_dir: str, dst: Path) -> None:
+    """Copy a run folder's evaluations into ``dst`` as a run folder of their own:
+    ``results/data/tasks.parquet`` and, per retriever and variant, ``metrics.json`` and the
+    predictions' ``KEPT_PREDICTION_COLUMNS``. ``llmr seeds``, ``llmr results`` and
+    ``llmr compare`` read it like the run it came from, so seeds run later (elsewhere) can
+    be combined with the published ones."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    (dst / "results/data").mkdir(parents=True)
+    shutil.copyfile(
+        Path(run_dir) / "results/data/tasks.parquet", dst / "results/data/tasks.parquet"
+    )
+    for m in eval_runs(run_dir)[0]:
+        rel = Path(m).parent.relative_to(run_dir)
+        (dst / rel).mkdir(parents=True)
+        shutil.copyfile(m, dst / rel / "metrics.json")
+        pred = read_parquet(str(Path(m).with_name("predictions.parquet")))
+        cols = [c for c in KEPT_PREDICTION_COLUMNS if c in pred]
+        write_parquet(pred[cols], dst / rel / "predictions.parquet")
 
 
 def _cpu_count() -> int:

@@ -11,7 +11,7 @@ import pytest
 from test_report import _tasks
 from test_seeds import _seed_dir
 
-from llmr.reporting.results import FILES, publish, render
+from llmr.reporting.results import FILES, KEPT_PREDICTION_COLUMNS, publish, render
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "docs" / "results"
@@ -62,6 +62,23 @@ def test_publish_writes_every_file_and_renders_from_them(tmp_path):
     timings = pd.read_csv(out / "timings.csv")
     assert set(timings["seed"]) == {0, 1} and (timings["max_rss_mb"] == 900.0).all()
     assert sorted(pd.read_csv(out / "agreement.csv")["seed"].unique()) == [0, 1]
+
+
+def test_published_runs_are_run_folders_that_republish_the_same(tmp_path):
+    """runs/seed<i>/ keeps each seed's evaluations (the per-query scores only): publishing
+    from those copies gives the same summary as from the original run folders, so a seed run
+    later can be added to the published ones."""
+    dirs = _runs(tmp_path)
+    out = tmp_path / "results"
+    publish(dirs, str(out), command="x", n_boot=100)
+    kept = [out / "runs" / f"seed{i}" for i in range(len(dirs))]
+    pred = pd.read_parquet(kept[0] / "results/eval/llmr1/task_filter/predictions.parquet")
+    assert set(pred.columns) <= set(KEPT_PREDICTION_COLUMNS) and {"query_id", "score"} <= set(pred)
+    again = tmp_path / "again"
+    publish([str(k) for k in kept], str(again), command="x", n_boot=100)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(again / "summary.csv"), pd.read_csv(out / "summary.csv")
+    )
 
 
 def test_render_follows_the_csv(tmp_path):
