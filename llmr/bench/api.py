@@ -9,7 +9,6 @@ answer), with their task for the task-filtered runs. Single-query throughput cal
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import platform
@@ -126,52 +125,29 @@ def run_bench(
     return res
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="llmr bench api", description=__doc__.split("\n\n")[0])
-    p.add_argument("path", help="export folder, e.g. results/export/llmr1")
-    p.add_argument("--queries", type=int, default=256, help="queries for the batched runs")
-    p.add_argument(
-        "--single",
-        type=int,
-        default=64,
-        help="queries for the single-query runs (the first of --queries)",
-    )
-    p.add_argument("--batch-size", type=int, default=64, help="queries per retrieve() call")
-    p.add_argument("--k", type=int, default=None, help="demonstrations (default: export's k)")
-    p.add_argument("--repeats", type=int, default=3, help="passes timed; the best counts")
-    p.add_argument("--device", default=None, help="torch device for the encoder (default: auto)")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: torch's choice, one per core)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the query sample")
-    p.add_argument("--json", default=None, help="write the results to this JSON file")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark, print a table, optionally write JSON."""
-    args = build_parser().parse_args(argv)
-    if args.threads:
+def bench_api_command(
+    *,
+    path: str,
+    queries: int,
+    single: int,
+    batch_size: int,
+    k: int | None,
+    repeats: int,
+    device: str | None,
+    threads: int | None,
+    seed: int,
+    json_out: str | None,
+) -> int:
+    """``llmr bench api``: run the benchmark, print a table, optionally write JSON."""
+    if threads:
         import torch
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    res = run_bench(
-        args.path,
-        args.queries,
-        args.single,
-        args.batch_size,
-        args.k,
-        args.repeats,
-        args.device,
-        args.seed,
-    )
+    res = run_bench(path, queries, single, batch_size, k, repeats, device, seed)
     for key, value in res.items():
         if key != "machine":
             print(f"{key:24s} {value:.1f}" if isinstance(value, float) else f"{key:24s} {value}")
-    if args.json:
-        write_json(res, args.json)
+    if json_out:
+        write_json(res, json_out)
     return 0

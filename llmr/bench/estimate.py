@@ -10,7 +10,6 @@ on a GPU it is not meaningful and says so.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,13 +100,10 @@ def describe(cfg: dict[str, Any]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def estimate_command(*, config: list[str]) -> int:
     """``llmr estimate [--config config.yaml ...]``: later files override earlier ones."""
-    ap = argparse.ArgumentParser(prog="llmr estimate", description=__doc__)
-    ap.add_argument("--config", action="append", default=[], help="config file(s)")
-    args = ap.parse_args(argv)
     cfg: dict[str, Any] = {}
-    for path in args.config or ["config.yaml"]:
+    for path in config or ["config.yaml"]:
         cfg = _merge(cfg, yaml.safe_load(Path(path).read_text()) or {})
     print(describe(cfg))
     return 0

@@ -16,7 +16,6 @@ llmr reaches (2 x parameters x prompt tokens/s / bf16 FLOP/s).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import random
 import time
@@ -371,38 +370,32 @@ def run(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def bench_eval_command(
+    *,
+    json_out: str,
+    per_task: int,
+    k: int,
+    model: str,
+    data: str,
+    token_budget: int,
+    batch_size: int,
+    max_length: int,
+    max_new_tokens: int,
+    precision: str,
+) -> int:
     """``llmr bench eval --json PATH [--per-task N] [--model] [--data]``."""
-    ap = argparse.ArgumentParser(
-        prog="llmr bench eval",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument("--json", required=True, help="where to write the result JSON")
-    ap.add_argument("--per-task", type=int, default=20, help="test queries per task")
-    ap.add_argument("--k", type=int, default=8, help="demonstrations per prompt")
-    ap.add_argument("--model", default=DEFAULT_MODEL, help="causal LM folder or hub id")
-    ap.add_argument("--data", default=DEFAULT_DATA, help="folder with test/passages/tasks.parquet")
-    ap.add_argument(
-        "--token-budget", type=int, default=16384, help="llmr: rows x padded length per batch"
-    )
-    ap.add_argument("--batch-size", type=int, default=8, help="reference loop batch size")
-    ap.add_argument("--max-length", type=int, default=1024, help="prompt + answer tokens")
-    ap.add_argument("--max-new-tokens", type=int, default=64, help="generation length cap")
-    ap.add_argument("--precision", default="auto", help="auto | bf16 | fp16 | fp32 weights")
-    args = ap.parse_args(argv)
     res = run(
-        args.model,
-        args.data,
-        args.per_task,
-        args.k,
-        args.token_budget,
-        args.max_length,
-        args.max_new_tokens,
-        args.batch_size,
-        args.precision,
+        model,
+        data,
+        per_task,
+        k,
+        token_budget,
+        max_length,
+        max_new_tokens,
+        batch_size,
+        precision,
     )
-    write_json(res, args.json)
+    write_json(res, json_out)
     print(
         " ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
@@ -414,4 +407,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    from llmr.cli import main
+
+    raise SystemExit(main(["bench", "eval", *sys.argv[1:]]))

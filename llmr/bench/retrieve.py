@@ -17,7 +17,6 @@ Overlap = mean over queries of |A ∩ B| / k. Timings: best of ``--repeats`` run
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import platform
@@ -260,89 +259,72 @@ def default_pool(
     return pool, queries, emb, q_emb, info
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="llmr bench retrieve", description=__doc__.split("\n")[0])
-    p.add_argument("--json", required=True, help="where to write the results (JSON)")
-    p.add_argument("--pool-parquet", default=str(ROOT / "results/data/passages.parquet"))
-    p.add_argument("--queries-parquet", default=str(ROOT / "results/data/train.parquet"))
-    p.add_argument("--encoder", default=str(ROOT / "resources/models/minilm"))
-    p.add_argument("--bigbench-dir", default=str(ROOT / "resources/bigbench"))
-    p.add_argument(
-        "--bigbench-sdist",
-        default=str(ROOT / "resources/packages/bigbench.tar.gz"),
-        help="large-pool tasks missing from --bigbench-dir are extracted from it",
-    )
-    p.add_argument("--bigbench-tasks", nargs="+", default=list(LARGE_TASKS))
-    p.add_argument("--large-pool-size", type=int, default=40000)
-    p.add_argument("--queries", type=int, default=1000, help="queries per pool")
-    p.add_argument(
-        "--rank-bm25-queries",
-        type=int,
-        default=50,
-        help="queries timed with rank_bm25 (it is slow)",
-    )
-    p.add_argument("--topk", type=int, default=100)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; write the JSON (summary = large pool, plus ``pools`` breakdown)."""
-    args = parse_args(argv)
+def bench_retrieve_command(
+    *,
+    json_out: str,
+    pool_parquet: str,
+    queries_parquet: str,
+    encoder: str,
+    bigbench_dir: str,
+    bigbench_sdist: str,
+    bigbench_tasks: Sequence[str],
+    large_pool_size: int,
+    queries: int,
+    rank_bm25_queries: int,
+    topk: int,
+    repeats: int,
+    seed: int,
+) -> int:
+    """``llmr bench retrieve``: run the benchmark; write the JSON (summary = large pool, plus
+    ``pools`` breakdown)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     pools: dict[str, dict] = {}
 
-    pool, queries, emb, q_emb, info = default_pool(
-        args.pool_parquet, args.queries_parquet, args.encoder, args.queries, args.seed
+    pool, texts, emb, q_emb, info = default_pool(
+        pool_parquet, queries_parquet, encoder, queries, seed
     )
-    log.info("default pool: %d passages, %d queries", len(pool), len(queries))
+    log.info("default pool: %d passages, %d queries", len(pool), len(texts))
     pools["default"] = {
         **info,
-        **bench_bm25(pool, queries, args.topk, args.rank_bm25_queries, args.repeats),
-        **bench_dense(emb, q_emb, args.topk, args.repeats),
+        **bench_bm25(pool, texts, topk, rank_bm25_queries, repeats),
+        **bench_dense(emb, q_emb, topk, repeats),
     }
     dim = emb.shape[1]
     del emb, q_emb
 
-    bigbench_dir = args.bigbench_dir
-    missing = [
-        t for t in args.bigbench_tasks if not (Path(bigbench_dir) / t / "task.json").exists()
-    ]
-    if missing and Path(args.bigbench_sdist).exists():
+    missing = [t for t in bigbench_tasks if not (Path(bigbench_dir) / t / "task.json").exists()]
+    if missing and Path(bigbench_sdist).exists():
         import tempfile
 
         from llmr.data.resources import extract_bigbench
 
         bigbench_dir = str(Path(tempfile.mkdtemp(prefix="llmr-bench-")) / "bigbench")
-        extract_bigbench(args.bigbench_sdist, args.bigbench_tasks, bigbench_dir)
-    pool, queries, info = large_pool(
-        bigbench_dir, args.bigbench_tasks, args.large_pool_size, args.queries, args.seed
-    )
-    log.info("large pool: %d passages from %s, %d queries", len(pool), info["tasks"], len(queries))
-    rng = np.random.default_rng(args.seed)
+        extract_bigbench(bigbench_sdist, bigbench_tasks, bigbench_dir)
+    pool, texts, info = large_pool(bigbench_dir, bigbench_tasks, large_pool_size, queries, seed)
+    log.info("large pool: %d passages from %s, %d queries", len(pool), info["tasks"], len(texts))
+    rng = np.random.default_rng(seed)
     info["embeddings"] = f"random L2-normalised vectors of the encoder's dimension ({dim})"
     pools["large"] = {
         **info,
-        **bench_bm25(pool, queries, args.topk, args.rank_bm25_queries, args.repeats),
+        **bench_bm25(pool, texts, topk, rank_bm25_queries, repeats),
         **bench_dense(
             random_unit(len(pool), dim, rng),
-            random_unit(len(queries), dim, rng),
-            args.topk,
-            args.repeats,
+            random_unit(len(texts), dim, rng),
+            topk,
+            repeats,
         ),
     }
     result = {key: pools["large"][key] for key in SUMMARY_KEYS}
     result.update(
         pools=pools,
-        topk=args.topk,
+        topk=topk,
         summary_pool="large",
         notes=(
             f"top-level numbers are for the large pool ({pools['large']['n_passages']} "
-            f"passages); rank_bm25 is timed on the first {args.rank_bm25_queries} queries "
+            f"passages); rank_bm25 is timed on the first {rank_bm25_queries} queries "
             "only and the BM25 overlap is measured on them; the large pool's dense timing "
             "uses random normalised embeddings; qps = queries/s from tokens (BM25) or "
-            f"embeddings (dense) to top-{args.topk}, best of {args.repeats} runs; FAISS "
+            f"embeddings (dense) to top-{topk}, best of {repeats} runs; FAISS "
             "runs with llmr.retrieval.index.tune_faiss (BLAS database block 8192 instead of 1024)"
         ),
         machine={
@@ -359,10 +341,14 @@ def main(argv: list[str] | None = None) -> int:
             "bm25_topk_overlap": ">= 0.95",
         },
     )
-    write_json(result, args.json)
+    write_json(result, json_out)
     log.info("summary: %s", {k: round(v, 3) for k, v in result.items() if k in SUMMARY_KEYS})
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    from llmr.cli import main
+
+    raise SystemExit(main(["bench", "retrieve", *sys.argv[1:]]))

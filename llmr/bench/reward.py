@@ -14,7 +14,6 @@ FLOP/s; attention's own FLOPs are not counted, so this understates the true frac
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Sequence
 
@@ -160,43 +159,28 @@ def run(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def bench_reward_command(
+    *,
+    pairs: int,
+    json_out: str,
+    model: str,
+    data: str,
+    token_budget: int,
+    batch_size: int,
+    max_length: int,
+    precision: str,
+    compile: bool,
+) -> int:
     """``llmr bench reward --pairs N --json PATH [--model] [--data]``."""
-    ap = argparse.ArgumentParser(
-        prog="llmr bench reward",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument("--pairs", type=int, default=4096, help="number of (query, passage) pairs")
-    ap.add_argument("--json", required=True, help="where to write the result JSON")
-    ap.add_argument("--model", default=DEFAULT_MODEL, help="cross-encoder folder or hub id")
-    ap.add_argument("--data", default=DEFAULT_DATA, help="folder with train/passages.parquet")
-    ap.add_argument(
-        "--token-budget", type=int, default=16384, help="llmr: rows x padded length per batch"
-    )
-    ap.add_argument("--batch-size", type=int, default=64, help="plain loop batch size")
-    ap.add_argument("--max-length", type=int, default=384, help="pair length cap in tokens")
-    ap.add_argument("--precision", default="auto", help="llmr weights: auto | bf16 | fp16 | fp32")
-    ap.add_argument(
-        "--compile",
-        action="store_true",
-        help="torch.compile llmr's model (warm-up excluded from the timing)",
-    )
-    args = ap.parse_args(argv)
-    res = run(
-        args.model,
-        args.data,
-        args.pairs,
-        args.token_budget,
-        args.max_length,
-        args.batch_size,
-        args.precision,
-        args.compile,
-    )
-    write_json(res, args.json)
+    res = run(model, data, pairs, token_budget, max_length, batch_size, precision, compile)
+    write_json(res, json_out)
     print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in res.items()))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    from llmr.cli import main
+
+    raise SystemExit(main(["bench", "reward", *sys.argv[1:]]))

@@ -9,7 +9,6 @@ GFLOP/s, and the fraction of bf16 peak that llmr reaches.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import random
 import time
@@ -196,31 +195,27 @@ def run(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def bench_score_command(
+    *,
+    pairs: int,
+    json_out: str,
+    dump_pairs: str | None,
+    model: str,
+    data: str,
+    token_budget: int,
+    max_length: int,
+    no_compile: bool,
+) -> int:
     """``llmr bench score --pairs N --json PATH [--dump-pairs PATH] [--model] [--data]``."""
-    ap = argparse.ArgumentParser(prog="llmr bench score", description=__doc__)
-    ap.add_argument("--pairs", type=int, default=512, help="number of (passage, query) pairs")
-    ap.add_argument("--json", required=True, help="where to write the result JSON")
-    ap.add_argument("--dump-pairs", default=None, help="write the pairs as JSONL input/output")
-    ap.add_argument("--model", default=DEFAULT_MODEL, help="causal LM folder or hub id")
-    ap.add_argument("--data", default=DEFAULT_DATA, help="folder with train/passages.parquet")
-    ap.add_argument("--token-budget", type=int, default=16384)
-    ap.add_argument("--max-length", type=int, default=1024)
-    ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (eager)")
-    args = ap.parse_args(argv)
-    res = run(
-        args.model,
-        args.data,
-        args.pairs,
-        args.token_budget,
-        args.max_length,
-        args.dump_pairs,
-        compile=not args.no_compile,
-    )
-    write_json(res, args.json)
+    res = run(model, data, pairs, token_budget, max_length, dump_pairs, compile=not no_compile)
+    write_json(res, json_out)
     print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in res.items()))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    from llmr.cli import main
+
+    raise SystemExit(main(["bench", "score", *sys.argv[1:]]))

@@ -37,7 +37,6 @@ follow the token budget, not the batch size.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import itertools
@@ -635,104 +634,72 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``llmr bench train --json PATH [--steps N] [--long-inputs] ...``."""
-    ap = argparse.ArgumentParser(
-        prog="llmr bench train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument("--json", required=True, help="where to write the result JSON")
-    ap.add_argument("--model", default=DEFAULT_MODEL, help="encoder folder or hub id (MiniLM)")
-    ap.add_argument("--data", default=DEFAULT_DATA, help="folder with passages/tasks.parquet")
-    ap.add_argument("--scores", default=DEFAULT_SCORES, help="LLM score file (groups)")
-    ap.add_argument("--synthetic", action="store_true", help="random-word texts, no data files")
-    ap.add_argument("--steps", type=int, default=2, help="timed optimizer steps per path")
-    ap.add_argument("--warmup", type=int, default=1, help="untimed steps before them")
-    ap.add_argument("--reward-batch", type=int, default=8, help="reward groups per step")
-    ap.add_argument("--retriever-batch", type=int, default=16, help="retriever groups per step")
-    ap.add_argument("--reward-max-length", type=int, default=384)
-    ap.add_argument("--retriever-max-length", type=int, default=256)
-    ap.add_argument(
-        "--token-budget",
-        type=int,
-        default=16384,
-        help="llmr: padded tokens per micro-batch (TrainConfig.token_budget)",
-    )
-    ap.add_argument("--models", default="reward,retriever", help="reward, retriever or both")
-    ap.add_argument(
-        "--paths",
-        default=",".join(PATHS),
-        help="paths to time besides llmr: today (fast_kernels off), baseline "
-        "(Trainer defaults, slow)",
-    )
-    ap.add_argument(
-        "--no-dropout",
-        action="store_true",
-        help="dropout off: every path then computes the same first-step loss",
-    )
-    ap.add_argument(
-        "--long-inputs",
-        action="store_true",
-        help="measure peak memory of training (--models) on 400-650-token inputs instead",
-    )
-    ap.add_argument(
-        "--long-batch-sizes",
-        default="16,128",
-        help="groups per step, one process each (the paper: 128)",
-    )
-    ap.add_argument("--long-token-budgets", default="16384", help="token budgets to measure")
-    ap.add_argument("--long-max-length", type=int, default=384, help="reward max_length")
-    ap.add_argument("--long-steps", type=int, default=1, help="optimizer steps per process")
-    ap.add_argument(
-        "--gradient-checkpointing",
-        action="store_true",
-        help="--long-inputs: recompute activations in the backward pass",
-    )
-    ap.add_argument(
-        "--attention-budget",
-        type=int,
-        default=ATTENTION_BUDGET,
-        help="--long-inputs: TrainConfig.attention_budget (rows x L x L per "
-        "forward chunk; 0 = never chunk)",
-    )
-    ap.add_argument("--memory-probe", help=argparse.SUPPRESS)  # internal: one probe, as JSON
-    args = ap.parse_args(argv)
-    if args.memory_probe:
-        res = memory_probe(**json.loads(args.memory_probe))
-    elif args.long_inputs:
+def bench_train_command(
+    *,
+    json_out: str,
+    model: str,
+    data: str,
+    scores: str,
+    synthetic: bool,
+    steps: int,
+    warmup: int,
+    reward_batch: int,
+    retriever_batch: int,
+    reward_max_length: int,
+    retriever_max_length: int,
+    token_budget: int,
+    models: str,
+    paths: str,
+    no_dropout: bool,
+    measure_long_inputs: bool,
+    long_batch_sizes: str,
+    long_token_budgets: str,
+    long_max_length: int,
+    long_steps: int,
+    gradient_checkpointing: bool,
+    attention_budget: int,
+    probe: str | None,
+) -> int:
+    """``llmr bench train --json PATH [--steps N] [--long-inputs] ...``: ``run``, or
+    ``long_inputs`` (``--long-inputs``), or one ``memory_probe`` (``probe``: its keyword
+    arguments as JSON); writes and prints the result."""
+    if probe:
+        res = memory_probe(**json.loads(probe))
+    elif measure_long_inputs:
         res = long_inputs(
-            args.model,
-            _ints(args.long_batch_sizes),
-            _ints(args.long_token_budgets),
-            args.long_max_length,
-            args.long_steps,
-            args.gradient_checkpointing,
-            args.attention_budget or None,
-            [m for m in args.models.split(",") if m],
+            model,
+            _ints(long_batch_sizes),
+            _ints(long_token_budgets),
+            long_max_length,
+            long_steps,
+            gradient_checkpointing,
+            attention_budget or None,
+            [m for m in models.split(",") if m],
         )
     else:
         res = run(
-            args.model,
-            args.data,
-            args.scores,
-            args.steps,
-            args.warmup,
-            args.reward_batch,
-            args.retriever_batch,
-            args.reward_max_length,
-            args.retriever_max_length,
-            args.token_budget,
-            args.synthetic,
-            not args.no_dropout,
-            [m for m in args.models.split(",") if m],
-            [p for p in args.paths.split(",") if p],
+            model,
+            data,
+            scores,
+            steps,
+            warmup,
+            reward_batch,
+            retriever_batch,
+            reward_max_length,
+            retriever_max_length,
+            token_budget,
+            synthetic,
+            not no_dropout,
+            [m for m in models.split(",") if m],
+            [p for p in paths.split(",") if p],
         )
-    write_json(res, args.json)
+    write_json(res, json_out)
     print(json.dumps(res, indent=2, sort_keys=True, default=str))
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # long_inputs' probes run here, one process each
+    from llmr.cli import main
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    raise SystemExit(main())
+    raise SystemExit(main(["bench", "train", *sys.argv[1:]]))

@@ -246,43 +246,29 @@ def label_share(
     return pd.concat([per_task, pd.Series({"all": df["share"].mean()})])
 
 
-def label_share_main(argv: list[str] | None = None) -> int:
-    """``llmr label-share NAME=FILE ... --passages P --tasks T``: a markdown table (percent)."""
-    import argparse
+def label_share_command(
+    *,
+    files: list[tuple[str, str]],
+    passages: str,
+    tasks: str,
+    k: int,
+    without_queries_of: str | None,
+) -> int:
+    """``llmr label-share NAME=FILE ... --passages P --tasks T``: a markdown table (percent).
 
-    p = argparse.ArgumentParser(
-        prog="llmr label-share", description=label_share.__doc__.split("\n")[0]
-    )
-    p.add_argument(
-        "files",
-        nargs="+",
-        metavar="NAME=FILE",
-        help="a candidate, LLM-score or teacher file (Parquet) and its name",
-    )
-    p.add_argument("--passages", required=True, help="results/data/passages.parquet")
-    p.add_argument("--tasks", required=True, help="results/data/tasks.parquet")
-    p.add_argument("--k", type=int, default=3, help="top candidates counted per query")
-    p.add_argument(
-        "--without-queries-of",
-        metavar="FILE",
-        help="count only queries absent from this file (e.g. the LLM-score file)",
-    )
-    args = p.parse_args(argv)
-    from llmr.reporting.report import markdown_table, named_items
+    ``files``: (name, candidate / LLM-score / teacher file) pairs."""
+    from llmr.reporting.report import markdown_table
 
-    pairs = named_items(p, args.files, "file")
-    passages, tasks = read_table(args.passages), read_table(args.tasks)
-    skip = (
-        set(read_table(args.without_queries_of)["query_id"]) if args.without_queries_of else set()
-    )
+    passages_df, tasks_df = read_table(passages), read_table(tasks)
+    skip = set(read_table(without_queries_of)["query_id"]) if without_queries_of else set()
     cols = {}
-    for name, path in pairs:
+    for name, path in files:
         ranked = read_table(path)
         cols[name] = 100 * label_share(
-            ranked[~ranked["query_id"].isin(skip)], passages, tasks, args.k
+            ranked[~ranked["query_id"].isin(skip)], passages_df, tasks_df, k
         )
 
-    order = [t for t in tasks["task_name"] if any(t in c.index for c in cols.values())]
+    order = [t for t in tasks_df["task_name"] if any(t in c.index for c in cols.values())]
     table = (
         pd.DataFrame(cols).reindex(order + ["all"]).map(lambda x: "–" if pd.isna(x) else f"{x:.1f}")
     )

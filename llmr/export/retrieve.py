@@ -1,8 +1,8 @@
-"""The ``llmr retrieve`` command: demonstrations (or prompts) from an exported retriever."""
+"""What ``llmr retrieve`` does (its parser is in ``llmr.cli``): demonstrations (or prompts) from
+an exported retriever."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -67,92 +67,48 @@ def parse_input(text: str, where: str, input_format: str = "auto") -> list[dict[
     return records
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
 PROMPT_SEPARATOR = "---"
 
 
-def retrieve_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="llmr retrieve",
-        description="Demonstrations (or ready few-shot prompts) for queries, from an exported "
-        "retriever (results/export/<retriever>). Queries come from --query, "
-        "--input, or stdin: one per line, as text or as a JSON object with "
-        '"query" (and optional "task", "id").',
-    )
-    p.add_argument("path", help="export folder, e.g. results/export/llmr1")
-    p.add_argument("--query", action="append", default=[], help="a query text (repeat for several)")
-    p.add_argument("--input", help="file of queries (JSON lines or plain lines); '-' = stdin")
-    p.add_argument(
-        "--k", type=int, default=None, help="demonstrations per query (default: the evaluation's k)"
-    )
-    p.add_argument(
-        "--task",
-        default=None,
-        help='keep only demonstrations of this task (a record\'s "task" overrides)',
-    )
-    p.add_argument(
-        "--format",
-        choices=("jsonl", "prompt"),
-        default="jsonl",
-        help="jsonl: one JSON object per query with its demonstrations and prompt; "
-        "prompt: the raw prompts, separated by a line '---' when several",
-    )
-    p.add_argument(
-        "--input-format",
-        choices=INPUT_FORMATS,
-        default="auto",
-        help="auto: JSON-object lines are records, other lines query text; jsonl: "
-        "records only; text: every line is a query text",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=_positive_int,
-        default=64,
-        help="queries encoded per batch (a positive integer)",
-    )
-    p.add_argument("--device", default=None, help="torch device for the encoder (default: auto)")
-    p.add_argument("--verify", action="store_true", help="check every file's sha256 first")
-    return p
-
-
-def retrieve_main(argv: list[str]) -> int:
+def retrieve_command(
+    *,
+    path: str,
+    queries: list[str],
+    input_file: str | None,
+    k: int | None,
+    task: str | None,
+    output_format: str,
+    input_format: str,
+    batch_size: int,
+    device: str | None,
+    verify: bool,
+) -> int:
     """``llmr retrieve``: print demonstrations or prompts; exit status 2 on bad input."""
-    parser = retrieve_parser()
-    args = parser.parse_args(argv)
     try:
-        if args.query and args.input:
+        if queries and input_file:
             raise ValueError("give --query or --input, not both")
-        if args.query:
-            records = [{"query": q, "id": str(i)} for i, q in enumerate(args.query)]
+        if queries:
+            records = [{"query": q, "id": str(i)} for i, q in enumerate(queries)]
         else:
-            if args.input in (None, "-"):
-                if args.input is None and sys.stdin.isatty():
+            if input_file in (None, "-"):
+                if input_file is None and sys.stdin.isatty():
                     raise ValueError("no queries: give --query, --input or pipe them on stdin")
                 records = parse_input(
-                    _decode(sys.stdin.buffer.read(), "stdin"), "stdin", args.input_format
+                    _decode(sys.stdin.buffer.read(), "stdin"), "stdin", input_format
                 )
             else:
-                data = Path(args.input).read_bytes()
-                records = parse_input(_decode(data, args.input), args.input, args.input_format)
+                data = Path(input_file).read_bytes()
+                records = parse_input(_decode(data, input_file), input_file, input_format)
             if not records:
                 raise ValueError("no queries in the input")
-        retriever = Retriever.load(args.path, device=args.device, verify=args.verify)
-        queries = [r["query"] for r in records]
-        tasks = [r.get("task", args.task) for r in records]
-        demos = retriever.retrieve(queries, args.k, tasks, args.batch_size)
+        retriever = Retriever.load(path, device=device, verify=verify)
+        texts = [r["query"] for r in records]
+        tasks = [r.get("task", task) for r in records]
+        demos = retriever.retrieve(texts, k, tasks, batch_size)
         prompts = [
             few_shot_prompt(rec["query"], ds) for rec, ds in zip(records, demos, strict=True)
         ]
-        if args.format == "prompt" and len(prompts) > 1:
+        if output_format == "prompt" and len(prompts) > 1:
             for i, prompt in enumerate(prompts):
                 if PROMPT_SEPARATOR in prompt.splitlines():
                     raise ValueError(
@@ -167,7 +123,7 @@ def retrieve_main(argv: list[str]) -> int:
     out = sys.stdout
     for i, (rec, ds) in enumerate(zip(records, demos, strict=True)):
         prompt = prompts[i]
-        if args.format == "prompt":
+        if output_format == "prompt":
             out.write((f"{PROMPT_SEPARATOR}\n" if i else "") + prompt)
         else:
             out.write(

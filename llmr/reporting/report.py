@@ -582,44 +582,29 @@ def per_task_markdown(table: pd.DataFrame, baseline: str) -> str:
     return markdown_table(pd.DataFrame(rows))
 
 
-def named_items(parser, items: list[str], what: str) -> list[tuple[str, str]]:
-    """``NAME=VALUE`` command-line items as pairs; a malformed one is a parser error."""
-    pairs = [tuple(item.split("=", 1)) for item in items]
-    if any(len(x) != 2 for x in pairs):
-        parser.error(f"each {what} is NAME={what.upper()}")
-    return pairs  # type: ignore[return-value]
+def compare_command(
+    *,
+    evals: list[tuple[str, str]],
+    baseline: str,
+    tasks: str,
+    n_boot: int,
+    csv: str | None,
+    per_task: bool,
+) -> int:
+    """``llmr compare NAME=FOLDER ... --baseline NAME --tasks tasks.parquet``: the markdown
+    table of ``compare`` (and each task's, with ``per_task``); ``csv``: also its rows.
 
-
-def compare_main(argv: list[str] | None = None) -> int:
-    """``llmr compare NAME=FOLDER ... --baseline NAME --tasks tasks.parquet``."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="llmr compare", description=compare.__doc__.split("\n")[0])
-    p.add_argument(
-        "evals",
-        nargs="+",
-        metavar="NAME=FOLDER",
-        help="an evaluation folder (results/eval/<retriever>/<variant>) and its name",
-    )
-    p.add_argument("--baseline", required=True, help="the NAME the others are paired with")
-    p.add_argument("--tasks", required=True, help="results/data/tasks.parquet (held in / out)")
-    p.add_argument("--n-boot", type=int, default=1000)
-    p.add_argument("--csv", help="also write the rows here")
-    p.add_argument(
-        "--per-task", action="store_true", help="also print each task's means and deltas"
-    )
-    args = p.parse_args(argv)
-    pairs = named_items(p, args.evals, "folder")
-    table = compare(dict(pairs), args.tasks, args.baseline, args.n_boot, per_task=args.per_task)
-    if args.csv:
-        with atomic_path(args.csv) as tmp:
+    ``evals``: (name, evaluation folders joined by ",") pairs."""
+    table = compare(dict(evals), tasks, baseline, n_boot, per_task=per_task)
+    if csv:
+        with atomic_path(csv) as tmp:
             table.to_csv(tmp, index=False)
     rows = [
-        {"name": name, **mean_cells(g, args.baseline)}
+        {"name": name, **mean_cells(g, baseline)}
         for name, g in table.groupby("retriever", sort=False)
     ]
     print(markdown_table(pd.DataFrame(rows)))
-    if args.per_task:
+    if per_task:
         print()
-        print(per_task_markdown(table, args.baseline))
+        print(per_task_markdown(table, baseline))
     return 0

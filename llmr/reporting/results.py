@@ -139,6 +139,8 @@ def publish(
     curves = Path(run_dirs[0]) / "results/eval/training_curves.png"
     if curves.exists():
         shutil.copyfile(curves, out / "training_curves.png")
+    else:  # not a previous publication's curves
+        (out / "training_curves.png").unlink(missing_ok=True)
     write_json(
         {
             "command": command,
@@ -171,12 +173,12 @@ KEPT_PREDICTION_COLUMNS = (
 )
 
 
-def keep_evaluations(run_dir: str, dst: Path) -> None:
+def keep_evaluations(run_dir: str, dst: Path, retrievers: Sequence[str] | None = None) -> None:
     """Copy a run folder's evaluations into ``dst`` as a run folder of their own:
     ``results/data/tasks.parquet`` and, per retriever and variant, ``metrics.json`` and the
     predictions' ``KEPT_PREDICTION_COLUMNS``. ``llmr seeds``, ``llmr results`` and
     ``llmr compare`` read it like the run it came from, so seeds run later (elsewhere) can
-    be combined with the published ones."""
+    be combined with the published ones. ``retrievers``: only these (default: all)."""
     if dst.exists():
         shutil.rmtree(dst)
     (dst / "results/data").mkdir(parents=True)
@@ -185,6 +187,8 @@ def keep_evaluations(run_dir: str, dst: Path) -> None:
     )
     for m in eval_runs(run_dir)[0]:
         rel = Path(m).parent.relative_to(run_dir)
+        if retrievers is not None and rel.parent.name not in retrievers:
+            continue
         (dst / rel).mkdir(parents=True)
         shutil.copyfile(m, dst / rel / "metrics.json")
         pred = read_parquet(str(Path(m).with_name("predictions.parquet")))
@@ -248,37 +252,30 @@ def _read_optional(path: Path) -> pd.DataFrame | None:
         return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``llmr results``: publish seed-replicate run folders, or re-render a results folder."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="llmr results", description=__doc__.split("\n")[0])
-    p.add_argument("run_dirs", nargs="*", help="seed-replicate run folders (seed 0 first)")
-    p.add_argument("--out", required=True, help="results folder (e.g. docs/results)")
-    p.add_argument("--command", default="", help="the command that reproduces the runs")
-    p.add_argument("--config", default=None, help="the config file the runs used")
-    p.add_argument("--baseline", default="bm25", help="retriever the deltas are paired with")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
-    p.add_argument(
-        "--render",
-        action="store_true",
-        help="only re-render OUT/summary.md from OUT's files (no run folders)",
-    )
-    args = p.parse_args(argv)
+def results_command(
+    *,
+    run_dirs: list[str],
+    out: str,
+    command: str,
+    config: str | None,
+    baseline: str,
+    n_boot: int,
+    render_only: bool,
+) -> int:
+    """``llmr results``: publish seed-replicate run folders, or (``render_only``) re-render
+    ``out``'s summary.md from its files."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    if args.render:
-        write_text(render(args.out), Path(args.out) / "summary.md")
+    if render_only:
+        write_text(render(out), Path(out) / "summary.md")
     else:
-        if not args.run_dirs:
-            p.error("give run folders, or --render")
         publish(
-            args.run_dirs,
-            args.out,
-            args.command,
-            args.config,
-            args.baseline,
-            args.n_boot,
+            run_dirs,
+            out,
+            command,
+            config,
+            baseline,
+            n_boot,
             repo=str(Path(__file__).resolve().parents[2]),
         )
-    print((Path(args.out) / "summary.md").read_text())
+    print((Path(out) / "summary.md").read_text())
     return 0

@@ -152,23 +152,17 @@ def seeds_markdown(seeds: pd.DataFrame, averaged: pd.DataFrame, baseline: str, n
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``llmr seeds``: combine seed-replicate run folders."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="llmr seeds", description=__doc__.split("\n")[0])
-    p.add_argument("run_dirs", nargs="+", help="run folders (each with results/eval/...)")
-    p.add_argument("--out", required=True, help="output folder for seeds.csv / seeds.md")
-    p.add_argument(
-        "--tasks",
-        default=None,
-        help="tasks table (default: results/data/tasks.parquet of the first run)",
-    )
-    p.add_argument("--baseline", default="bm25", help="retriever the deltas are paired with")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
-    args = p.parse_args(argv)
+def seeds_command(
+    *,
+    run_dirs: list[str],
+    out: str,
+    tasks: str | None,
+    baseline: str,
+    n_boot: int,
+) -> int:
+    """``llmr seeds``: combine seed-replicate run folders; print seeds.md."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    tasks = args.tasks or str(Path(args.run_dirs[0]) / "results/data/tasks.parquet")
-    combine_seeds(args.run_dirs, tasks, args.out, args.baseline, args.n_boot)
-    print((Path(args.out) / "seeds.md").read_text())
+    tasks = tasks or str(Path(run_dirs[0]) / "results/data/tasks.parquet")
+    combine_seeds(run_dirs, tasks, out, baseline, n_boot)
+    print((Path(out) / "seeds.md").read_text())
     return 0

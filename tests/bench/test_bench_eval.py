@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from llmr.bench.evaluate import build_workload, main
+from llmr.bench.evaluate import build_workload
+from llmr.cli import main
 
 
 def test_workload_has_every_task_type(tiny_data):
@@ -21,6 +22,8 @@ def test_bench_eval_main_tiny(tiny_lm, tiny_data, tmp_path):
     data = str(Path(tiny_data["train"]).parent)
     rc = main(
         [
+            "bench",
+            "eval",
             "--per-task",
             "4",
             "--k",

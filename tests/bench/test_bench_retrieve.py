@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 
-from llmr.bench.retrieve import SUMMARY_KEYS, main, overlap
+from llmr.bench.retrieve import SUMMARY_KEYS, overlap
+from llmr.cli import main
 
 WORDS = "apple river cloud stone tiger violin pepper anchor falcon meadow harbor lantern".split()
 
@@ -33,6 +34,8 @@ def test_bench_main_tiny(tiny_data, tiny_encoder, tmp_path):
     out = tmp_path / "bench.json"
     rc = main(
         [
+            "bench",
+            "retrieve",
             "--json",
             str(out),
             "--pool-parquet",

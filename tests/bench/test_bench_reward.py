@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from llmr.bench.reward import load_cross_encoder, main, plain_scores
+from llmr.bench.reward import load_cross_encoder, plain_scores
+from llmr.cli import main
 from llmr.models import cross_encoder
 
 KEYS = {
@@ -97,6 +98,8 @@ def test_bench_reward_main_tiny(tiny_encoder, tiny_data, tmp_path):
     data = str(Path(tiny_data["train"]).parent)
     rc = main(
         [
+            "bench",
+            "reward",
             "--pairs",
             "20",
             "--json",

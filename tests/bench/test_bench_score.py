@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from llmr.bench.score import main
+from llmr.cli import main
 
 KEYS = {
     "pairs",
@@ -25,6 +25,8 @@ def test_bench_main_tiny(tiny_lm, tiny_data, tmp_path):
     data = str(Path(tiny_data["train"]).parent)
     rc = main(
         [
+            "bench",
+            "score",
             "--pairs",
             "12",
             "--json",

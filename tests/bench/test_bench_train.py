@@ -9,6 +9,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from llmr.bench import train as bench_train
+from llmr.cli import main
 from llmr.training.groups import GroupSampler
 from llmr.training.loop import GroupDataset, GroupSpec
 
@@ -55,8 +56,8 @@ TOP_KEYS = {
 
 def test_bench_train_main_tiny_synthetic(tiny_encoder, tmp_path):
     out = tmp_path / "train.json"
-    rc = bench_train.main([
-        "--json", str(out), "--model", tiny_encoder, "--synthetic", "--steps", "2",
+    rc = main([
+        "bench", "train", "--json", str(out), "--model", tiny_encoder, "--synthetic", "--steps", "2",
         "--warmup", "1", "--reward-batch", "4", "--retriever-batch", "4",
         "--reward-max-length", "320", "--retriever-max-length", "160", "--token-budget", "5120",
         "--no-dropout",

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from llmr.bench import estimate
+from llmr.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,6 +41,6 @@ def test_main_prints_precision_and_minutes(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("LLMR_CPU_BF16", "0")
     extra = tmp_path / "extra.yaml"
     extra.write_text("precision: fp32\nretriever: {steps: 10}\n")
-    assert estimate.main(["--config", str(REPO / "config.yaml"), "--config", str(extra)]) == 0
+    assert main(["estimate", "--config", str(REPO / "config.yaml"), "--config", str(extra)]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("llmr: precision fp32") and "minutes" in line

@@ -62,7 +62,8 @@ def test_agreement_csv(tiny_data, tiny_encoder, tmp_path):
 
 
 def test_label_share_by_hand(tmp_path, capsys):
-    from llmr.evaluation.agreement import label_share, label_share_main
+    from llmr.cli import main
+    from llmr.evaluation.agreement import label_share
 
     passages = pd.DataFrame(
         {
@@ -97,8 +98,9 @@ def test_label_share_by_hand(tmp_path, capsys):
     for name, df in (("p", passages), ("t", tasks), ("r", ranked)):
         df.to_parquet(tmp_path / f"{name}.parquet")
     assert (
-        label_share_main(
+        main(
             [
+                "label-share",
                 f"x={tmp_path / 'r.parquet'}",
                 "--k",
                 "1",

@@ -46,9 +46,12 @@ def _runs(tmp_path):
 def test_publish_writes_every_file_and_renders_from_them(tmp_path):
     dirs = _runs(tmp_path)
     out = tmp_path / "results"
+    out.mkdir()
+    (out / "training_curves.png").write_bytes(b"a previous publication's curves")
     text = publish(dirs, str(out), command="scripts/seed_replicates.sh cfg out 2", n_boot=100)
     for name in (*FILES, "summary.md", "delta_vs_bm25.png"):
         assert (out / name).exists(), name
+    assert not (out / "training_curves.png").exists()  # these runs have none: not kept stale
     assert text == (out / "summary.md").read_text() == render(str(out))
     assert "scripts/seed_replicates.sh cfg out 2" in text and "2 training seeds" in text
     summary = pd.read_csv(out / "summary.csv")

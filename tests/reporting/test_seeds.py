@@ -86,7 +86,8 @@ def test_retriever_in_some_seeds_is_averaged_over_those(tmp_path):
 
 
 def test_compare_pairs_evaluations_across_run_folders(tmp_path, capsys):
-    from llmr.reporting.report import compare, compare_main
+    from llmr.cli import main
+    from llmr.reporting.report import compare
 
     rng = np.random.default_rng(1)
     bm25 = {t: rng.integers(0, 2, 30).astype(float).tolist() for t in ("t1", "t2")}
@@ -109,8 +110,10 @@ def test_compare_pairs_evaluations_across_run_folders(tmp_path, capsys):
     assert avg["value"] == pytest.approx(best["value"] / 2)  # seed 1 equals bm25
     assert best["ci_low"] > 0
     assert (
-        compare_main(
-            [f"{k}={v}" for k, v in evals.items()] + ["--baseline", "bm25", "--tasks", tasks]
+        main(
+            ["compare"]
+            + [f"{k}={v}" for k, v in evals.items()]
+            + ["--baseline", "bm25", "--tasks", tasks]
         )
         == 0
     )
@@ -119,8 +122,9 @@ def test_compare_pairs_evaluations_across_run_folders(tmp_path, capsys):
     assert t1["value"].iat[0] == pytest.approx(100 * (1 - np.mean(bm25["t1"])))
     capsys.readouterr()
     assert (
-        compare_main(
-            [f"{k}={v}" for k, v in evals.items()]
+        main(
+            ["compare"]
+            + [f"{k}={v}" for k, v in evals.items()]
             + ["--baseline", "bm25", "--tasks", tasks, "--per-task"]
         )
         == 0

@@ -8,7 +8,6 @@ can be put in ``suite.tasks`` under the name shown.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import tarfile
@@ -189,36 +188,18 @@ def format_rows(rows: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str]) -> int:
-    """``llmr tasks check PATH [--json OUT]``."""
-    p = argparse.ArgumentParser(
-        prog="llmr tasks check",
-        description="Convert every BIG-bench task and subtask as the pipeline would, and list "
-        "each one's type, metric and usable examples, or why it is refused.",
-    )
-    p.add_argument(
-        "path",
-        help="bigbench sdist (.tar.gz), an extracted copy, or a folder of "
-        "<task>/task.json files (e.g. resources/bigbench)",
-    )
-    p.add_argument("--json", metavar="OUT", help="also write the rows and counts as JSON here")
-    p.add_argument(
-        "--task",
-        action="append",
-        metavar="NAME",
-        help="check only this task (task or task/subtask; repeatable)",
-    )
-    p.add_argument(
-        "--max-malformed-fraction",
-        type=float,
-        default=DEFAULT_MAX_MALFORMED_FRACTION,
-        help="refuse a task when more than this fraction of its examples is "
-        "malformed (suite.max_malformed_fraction)",
-    )
-    p.add_argument("--jobs", type=int, default=1, help="worker processes")
-    args = p.parse_args(argv)
+def tasks_check_command(
+    *,
+    path: str,
+    json_out: str | None,
+    tasks: list[str] | None,
+    max_malformed_fraction: float,
+    jobs: int,
+) -> int:
+    """``llmr tasks check PATH [--json OUT]``: print the table and counts; exit status 2 when
+    PATH cannot be read."""
     try:
-        rows = check_path(args.path, args.task, args.max_malformed_fraction, args.jobs)
+        rows = check_path(path, tasks, max_malformed_fraction, jobs)
     except (FileNotFoundError, tarfile.TarError, OSError) as e:
         print(f"llmr tasks check: {e}")
         return 2
@@ -227,15 +208,15 @@ def main(argv: list[str]) -> int:
     for level, s in summary.items():
         refused = ", ".join(f"{n} {k}" for k, n in s["refused"].items()) or "none"
         print(f"{level}: {s['ok']} of {s['total']} convert; refused: {refused}")
-    if args.json:
+    if json_out:
         write_json(
             {
-                "source": str(args.path),
-                "max_malformed_fraction": args.max_malformed_fraction,
+                "source": str(path),
+                "max_malformed_fraction": max_malformed_fraction,
                 "summary": summary,
                 "refusal_reasons": REFUSAL_REASONS,
                 "tasks": rows,
             },
-            args.json,
+            json_out,
         )
     return 0
