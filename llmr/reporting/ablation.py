@@ -213,6 +213,20 @@ def render(out_dir: str) -> str:
         "",
     ]
     full = df.groupby("variant", sort=False)["seeds"].agg(lambda s: max(s, key=len))
+    lines += [
+        "Reproduce (from the repository root, after the seed runs of results/README.md):",
+        "",
+        "```bash",
+        *(
+            f'SEEDS="{seeds.replace(",", " ")}" scripts/ablation.sh runs/default runs/ablation '
+            f"{variant}"
+            for variant, seeds in full.items()
+            if variant != "default"
+        ),
+        "llmr ablation runs/ablation --seeds-dir runs/default --out docs/results",
+        "```",
+        "",
+    ]
     head = []
     for variant, seeds in full.items():
         mine = df[(df["variant"] == variant) & (df["seeds"] == seeds)]
