@@ -144,6 +144,10 @@ rule agreement:
         pooling=model_params()["pooling"],
         query_prefix=model_params()["query_prefix"],
         passage_prefix=model_params()["passage_prefix"],
+        # the reward model scores pairs as in rule reward_score
+        max_length=config["reward"]["max_length"],
+        token_budget=config["teacher"]["token_budget"],
+        precision=PRECISION,
         code=script_code("agreement.py"),
     script:
         "../workflow_scripts/agreement.py"

@@ -255,7 +255,7 @@ def check_eval(device: str, work: Path) -> dict:
 
 def check_training(work: Path) -> dict:
     """A few reward-model and retriever steps (the stages pick bf16 on a bf16 GPU)."""
-    from llmr.core.schema import training_defaults
+    from llmr.core.schema import stage_defaults, training_defaults
     from llmr.data.tasks import prepare
     from llmr.training import distill, reward
 
@@ -268,15 +268,12 @@ def check_training(work: Path) -> dict:
         source_dir=str(suite),
         tasks=["cls_sent", "mc_pick", "gen_echo"],
         held_out=["gen_echo"],
-        seed=0,
-        max_train_per_task=None,
-        max_test_per_task=None,
-        test_fraction=0.25,
-        task_types={},
         out_train=data["train"],
         out_test=data["test"],
         out_passages=data["passages"],
         out_tasks=data["tasks"],
+        **stage_defaults(prepare, "suite")
+        | {"seed": 0, "max_train_per_task": None, "max_test_per_task": None, "test_fraction": 0.25},
     )
     scores = str(work / "scores.parquet")
     synthetic_scores(data["train"], data["passages"], data["tasks"], scores)

@@ -38,6 +38,7 @@ def tiny_suite_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory, tiny_suite_dir):
     """Prepared tiny suite: dict of paths train/test/passages/tasks (Parquet)."""
+    from llmr.core.schema import stage_defaults
     from llmr.data.tasks import prepare
 
     out = tmp_path_factory.mktemp("tiny_data")
@@ -47,14 +48,11 @@ def tiny_data(tmp_path_factory, tiny_suite_dir):
         source_dir=str(tiny_suite_dir),
         tasks=["cls_sent", "mc_pick", "gen_echo"],
         held_out=["gen_echo"],
-        seed=0,
-        max_train_per_task=None,
-        max_test_per_task=None,
-        test_fraction=0.25,
-        task_types={},
         out_train=paths["train"],
         out_test=paths["test"],
         out_passages=paths["passages"],
         out_tasks=paths["tasks"],
+        **stage_defaults(prepare, "suite")
+        | {"seed": 0, "max_train_per_task": None, "max_test_per_task": None, "test_fraction": 0.25},
     )
     return paths

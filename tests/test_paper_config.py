@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from llmr.core.io import RecordError
+from llmr.core.schema import section_defaults
 from llmr.data.tasks.hub import HubUnreachable, fetch_released, released_root, validate_released
 from llmr.data.tasks.original import PAPER_HELD_OUT, PAPER_TASKS
 from llmr.data.tasks.released import load_released
@@ -26,6 +27,9 @@ from helpers.workflow import (
 )
 
 PAPER = REPO / "config" / "paper.yaml"
+# what the rule fetch_released passes under the default schema
+_SUITE = section_defaults("suite")
+HUB = {"repo_id": _SUITE["hub_repo"], "revision": _SUITE["hub_revision"]}
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +108,9 @@ def test_fetch_fails_at_once_offline_and_names_released_dir(tmp_path, monkeypatc
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     t0 = time.perf_counter()
     with pytest.raises(HubUnreachable, match="suite.released_dir") as e:
-        fetch_released("train", str(tmp_path / "train.jsonl.gz"), repo_id="nobody/no-such-data")
+        fetch_released(
+            "train", str(tmp_path / "train.jsonl.gz"), **HUB | {"repo_id": "nobody/no-such-data"}
+        )
     assert "offline" in str(e.value) and time.perf_counter() - t0 < 10
     assert not (tmp_path / "train.jsonl.gz").exists()
 
@@ -116,7 +122,11 @@ def test_fetch_fails_at_once_when_no_hub_answers(tmp_path, monkeypatch):
     t0 = time.perf_counter()
     with pytest.raises(HubUnreachable, match="suite.released_dir"):
         fetch_released(
-            "test", str(tmp_path / "test.jsonl.gz"), endpoint="http://127.0.0.1:9", timeout=2.0
+            "test",
+            str(tmp_path / "test.jsonl.gz"),
+            **HUB,
+            endpoint="http://127.0.0.1:9",
+            timeout=2.0,
         )
     assert time.perf_counter() - t0 < 10
 
@@ -167,16 +177,16 @@ def test_fetch_copies_and_validates_a_downloaded_file(tmp_path, monkeypatch, tin
     monkeypatch.setattr("llmr.data.tasks.hub.check_reachable", lambda endpoint, timeout: None)
     out = tmp_path / "resources" / "released"
     for name in ("train", "passages"):
-        fetch_released(name, str(out / f"{name}.jsonl.gz"))
+        fetch_released(name, str(out / f"{name}.jsonl.gz"), **HUB)
         assert (out / f"{name}.jsonl.gz").read_bytes() == served[f"{name}.jsonl.gz"].read_bytes()
     assert calls[0] == ("intfloat/llm-retriever-tasks", "train.jsonl.gz", "dataset")
     with pytest.raises(RecordError, match="answer 'E'"):
-        fetch_released("test", str(out / "test.jsonl.gz"))
+        fetch_released("test", str(out / "test.jsonl.gz"), **HUB)
     with pytest.raises(RecordError, match="differ in length"):
-        fetch_released("bm25_train", str(out / "bm25_train.jsonl.gz"))
+        fetch_released("bm25_train", str(out / "bm25_train.jsonl.gz"), **HUB)
     assert not (out / "test.jsonl.gz").exists() and not (out / "bm25_train.jsonl.gz").exists()
     with pytest.raises(ValueError, match="unknown released file"):
-        fetch_released("dev", str(out / "dev.jsonl.gz"))
+        fetch_released("dev", str(out / "dev.jsonl.gz"), **HUB)
 
 
 def test_validate_counts_records(tiny_suite_dir):
@@ -235,7 +245,14 @@ def test_released_checkpoint_with_a_local_encoder(tmp_path, tiny_data, tiny_enco
     from llmr.retrieval.index import build_index, search
 
     index = tmp_path / "index"
-    build_index(tiny_encoder, tiny_data["passages"], str(index), max_length=32, batch_size=16)
+    from llmr.core.schema import stage_defaults
+
+    build_index(
+        tiny_encoder,
+        tiny_data["passages"],
+        str(index),
+        **stage_defaults(build_index, "models") | {"max_length": 32, "batch_size": 16},
+    )
     out = tmp_path / "cands.parquet"
     search(
         str(index),
@@ -243,8 +260,7 @@ def test_released_checkpoint_with_a_local_encoder(tmp_path, tiny_data, tiny_enco
         tiny_data["passages"],
         tiny_data["test"],
         str(out),
-        topk=5,
-        max_length=32,
+        **stage_defaults(search, "models") | {"topk": 5, "max_length": 32},
     )
     cands = pd.read_parquet(out)
     test = pd.read_parquet(tiny_data["test"])

@@ -37,7 +37,14 @@ def test_candidates_equal_the_pipelines_faiss_search(tiny_data, tiny_encoder, tm
     shutil.copy(tiny_data["test"], data / "test_eval.parquet")
     hp = {"pooling": "mean", "query_prefix": "", "passage_prefix": ""}
     train_search.search_candidates(tiny_encoder, data, tmp_path / "mine", 5, hp)
-    build_index(tiny_encoder, tiny_data["passages"], str(tmp_path / "index"))
+    pooling, query_prefix, passage_prefix = hp.values()
+    build_index(
+        tiny_encoder,
+        tiny_data["passages"],
+        str(tmp_path / "index"),
+        pooling=pooling,
+        passage_prefix=passage_prefix,
+    )
     search(
         str(tmp_path / "index"),
         tiny_encoder,
@@ -45,6 +52,8 @@ def test_candidates_equal_the_pipelines_faiss_search(tiny_data, tiny_encoder, tm
         tiny_data["test"],
         str(tmp_path / "faiss.parquet"),
         topk=5,
+        pooling=pooling,
+        query_prefix=query_prefix,
     )
     mine = pd.read_parquet(tmp_path / "mine" / "candidates.parquet")
     ref = pd.read_parquet(tmp_path / "faiss.parquet")

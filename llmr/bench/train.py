@@ -70,6 +70,7 @@ from llmr.training.loop import (
     GroupTrainer,
     ScoredGroups,
     TrainConfig,
+    group_spec,
     load_groups,
     make_training_args,
     micro_batching,
@@ -342,6 +343,24 @@ def load_model(kind: str, path: str, seed: int):
 PATHS = ("today", "llmr", "baseline")
 
 
+def model_task(
+    kind: str, tok, pool: PassagePool, max_length: int, seed: int
+) -> tuple[GroupSpec, GroupTask]:
+    """The group spec and task of ``kind`` (reward | retriever) as the pipeline's training
+    stage builds them, under the config schema's defaults."""
+    from llmr.training.distill import retriever_task
+    from llmr.training.reward import reward_task
+
+    settings = training_defaults(kind)
+    if kind == "reward":
+        spec = group_spec(settings, drop_same_label=False)
+        return spec, reward_task(tok, pool, spec.size, max_length, seed)
+    spec = group_spec(settings, drop_same_label=True)
+    loss = ("pooling", "temperature", "kd_weight", "contrastive_weight")
+    loss += ("query_prefix", "passage_prefix", "teacher_temperature")
+    return spec, retriever_task(tok, pool, spec.size, max_length, **{k: settings[k] for k in loss})
+
+
 def bench_model(
     kind: str,
     model_path: str,
@@ -360,18 +379,10 @@ def bench_model(
     ``fast_kernels=False``: torch's dropout and attention, unfused AdamW) and ``baseline``
     (Trainer defaults). Each runs its own warm-up and timed steps on a fresh copy of the
     same model, in the order of ``PATHS``; ``llmr`` is always timed."""
-    from llmr.training.distill import retriever_task
-    from llmr.training.reward import reward_task
-
     model, tok = load_model(kind, model_path, seed)
     if not dropout:
         no_dropout(model)
-    if kind == "reward":
-        spec = GroupSpec(n_negatives=7, drop_same_label=False)
-        task = reward_task(tok, data.pool, spec.size, max_length)
-    else:
-        spec = GroupSpec(n_negatives=3, drop_same_label=True)
-        task = retriever_task(tok, data.pool, spec.size, max_length)
+    spec, task = model_task(kind, tok, data.pool, max_length, seed)
     cfg = train_config(
         training_defaults(kind),
         batch_size=batch_size,
@@ -526,16 +537,8 @@ def memory_probe(
         passage_words=(250, 400),
         seed=seed,
     )
-    from llmr.training.distill import retriever_task
-    from llmr.training.reward import reward_task
-
     model, tok = load_model(kind, model_path, seed)
-    if kind == "reward":
-        spec = GroupSpec(n_negatives=7, drop_same_label=False)
-        task = reward_task(tok, data.pool, spec.size, max_length)
-    else:
-        spec = GroupSpec(n_negatives=3, drop_same_label=True)
-        task = retriever_task(tok, data.pool, spec.size, max_length)
+    spec, task = model_task(kind, tok, data.pool, max_length, seed)
     cfg = train_config(
         training_defaults(kind),
         batch_size=batch_size,

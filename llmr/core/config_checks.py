@@ -230,6 +230,16 @@ def check_config(config: Mapping[str, Any], workdir: str | os.PathLike = ".") ->
                     "scored candidate would be a positive, leaving no negatives; lower "
                     f"{section}.pos_top or raise score.n_candidates"
                 )
+    for section in ("reward", "retriever", "epr"):
+        sec = config.get(section, {})
+        n_neg, bottom = sec.get("n_negatives"), sec.get("neg_bottom")
+        if n_neg is not None and bottom is not None and n_neg > bottom:
+            _fail(
+                f"{section}.n_negatives ({n_neg}) > {section}.neg_bottom ({bottom}): negatives "
+                f"come from the {bottom} worst candidates, so every group would be topped up "
+                f"with random passages; lower {section}.n_negatives or raise "
+                f"{section}.neg_bottom"
+            )
     pos = config.get("retriever", {}).get("pos_top")
     if (
         pos is not None

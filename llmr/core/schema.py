@@ -9,6 +9,8 @@ rule ``train_retriever`` passes under the default schema, minus the paths.
 from __future__ import annotations
 
 import copy
+import inspect
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,18 @@ def section_defaults(*path: str) -> dict[str, Any]:
 def default_value(key: str) -> Any:
     """The schema default of a top-level key (e.g. ``heldback_fraction``)."""
     return copy.deepcopy(_schema()["properties"][key]["default"])
+
+
+def stage_defaults(func: Callable[..., Any], *sources: str) -> dict[str, Any]:
+    """Schema defaults of ``sources`` (config sections such as ``"eval"``, or top-level keys
+    such as ``"precision"``; an earlier source wins a shared key) for the parameters ``func``
+    takes by those names: e.g. ``stage_defaults(reward_score, "teacher", "reward")``."""
+    values: dict[str, Any] = {}
+    for source in reversed(sources):
+        node = _schema()["properties"][source]
+        values |= section_defaults(source) if "properties" in node else {source: node["default"]}
+    names = inspect.signature(func).parameters
+    return {k: copy.deepcopy(v) for k, v in values.items() if k in names}
 
 
 def epr_settings() -> dict[str, Any]:

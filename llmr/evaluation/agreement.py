@@ -120,14 +120,20 @@ def agreement(
     reward_model: str,
     retriever: str,
     out: str,
-    heldback_fraction: float = 0.1,
+    *,
+    heldback_fraction: float,
+    pooling: str,
+    query_prefix: str,
+    passage_prefix: str,
+    max_length: int,
+    token_budget: int,
+    precision: str,
     bm25_candidates: str | None = None,
-    pooling: str = "mean",
-    query_prefix: str = "",
-    passage_prefix: str = "",
 ) -> None:
     """Write a CSV (round, scorer, metric, value, n) of each scorer's agreement with the
-    LLM scores of ``scores`` on its held-back training queries."""
+    LLM scores of ``scores`` on its held-back training queries. The reward model scores
+    pairs as the teacher does (``max_length``, ``token_budget``, ``precision``: the rule
+    reward_score's values)."""
     df = merge_scored([scores])
     df = df[heldback_mask(list(df["query_id"]), heldback_fraction)].reset_index(drop=True)
     df = df[[len(d) > 0 for d in df["doc_ids"]]].reset_index(drop=True)
@@ -168,7 +174,17 @@ def agreement(
             firsts += [text] * len(ds)
             seconds += [pool.contents[i] for i in ds]
         scorers["reward"] = _split(
-            score_pairs(model, tok, firsts, seconds, desc="agreement"), sizes
+            score_pairs(
+                model,
+                tok,
+                firsts,
+                seconds,
+                max_length,
+                token_budget,
+                desc="agreement",
+                precision=precision,
+            ),
+            sizes,
         )
         del model
         scorers["retriever"] = list(

@@ -77,7 +77,7 @@ def _predict_task(
     labels: list[str],
     max_length: int,
     max_new_tokens: int,
-    token_budget: int = 16384,
+    token_budget: int,
 ) -> dict[str, list]:
     """Run the LLM on one task's prompts; returns output / prediction / option columns."""
     from llmr.models import lm as lm_mod
@@ -132,12 +132,13 @@ def evaluate(
     model: str,
     out_predictions: str,
     out_metrics: str,
-    max_length: int = 1024,
-    max_new_tokens: int = 64,
+    *,
+    max_length: int,
+    max_new_tokens: int,
+    precision: str,
+    token_budget: int,
     retriever: str = "",
     variant: str = "",
-    precision: str = "auto",
-    token_budget: int = 16384,
 ) -> None:
     """Predict every prompt with the LLM at ``model``; write predictions and metrics.
 

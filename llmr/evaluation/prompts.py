@@ -104,7 +104,7 @@ def _sqdist(x: np.ndarray, c: np.ndarray) -> np.ndarray:
 KMEANS_ITERATIONS = 50
 
 
-def kmeans_demos(x: np.ndarray, k: int, seed: int = 0) -> list[int]:
+def kmeans_demos(x: np.ndarray, k: int, seed: int) -> list[int]:
     """Positions (into rows of ``x``) of the distinct items nearest to each of k centroids.
 
     Centroids come from ``faiss.Kmeans`` (seeded, all rows used, no subsampling); k is
@@ -180,13 +180,14 @@ def build_prompts(
     out: str,
     method: str,
     candidates: str | None = None,
-    k: int = 8,
+    *,
+    k: int,
+    seed: int,
+    n_retrieve_factor: int,
+    query_prefix: str,
     variant: str = "task_filter",
-    seed: int = 42,
     embeddings: str | None = None,
-    n_retrieve_factor: int = 5,
     query_embeddings: str | None = None,
-    query_prefix: str = "",
 ) -> None:
     """Write the prompts table (``PROMPT_COLUMNS``) for every test query.
 

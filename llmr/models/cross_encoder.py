@@ -82,8 +82,8 @@ def score_pairs(
     tokenizer,
     firsts: Sequence[str],
     seconds: Sequence[str],
-    max_length: int = 384,
-    token_budget: int = 16384,
+    max_length: int,
+    token_budget: int,
     progress: bool = True,
     desc: str = "reward",
     precision: str = "auto",
@@ -93,7 +93,8 @@ def score_pairs(
 
     ``precision``: ``auto | bf16 | fp16 | fp32`` weights for scoring (a copy is made when it
     differs from the model's). ``compile``: None = only when N >= ``COMPILE_MIN_PAIRS``.
-    Pairs are truncated to ``max_length`` tokens (``longest_first``).
+    Pairs are truncated to ``max_length`` tokens (``longest_first``). ``max_length`` and
+    ``token_budget`` have no defaults: the caller's (``reward.max_length``, ``teacher.token_budget``).
     """
     if len(firsts) != len(seconds):
         raise ValueError(f"{len(firsts)} firsts but {len(seconds)} seconds")

@@ -406,17 +406,19 @@ def summarize(
     out_md: str,
     out_plot: str,
     baseline: str = "bm25",
-    n_boot: int = 1000,
-    seed: int = 0,
     agreement: str | None = None,
     timings: Sequence[str] = (),
     out_timings: str | None = None,
+    *,
+    n_boot: int,
+    seed: int,
 ) -> None:
     """Write summary.csv (``SUMMARY_COLUMNS``), summary.md and the delta plot (PNG).
 
     ``metrics[i]`` and ``predictions[i]`` are one evaluation run. ``agreement`` is an
     optional table (CSV / Parquet) shown as-is; ``timings`` are Snakemake benchmark TSVs,
     summarised per rule into ``out_timings`` (CSV) and a section of the markdown.
+    ``n_boot`` and ``seed`` have no defaults: the config's ``eval`` section.
     """
     runs, long = _load_runs(metrics, predictions)
     tdf = read_parquet(tasks)

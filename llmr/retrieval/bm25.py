@@ -76,13 +76,15 @@ def tokenize(
 def build_index(
     passages: str,
     out_dir: str,
-    k1: float = 1.5,
-    b: float = 0.75,
-    method: str = "lucene",
-    stopwords: str | None = "en",
+    *,
+    k1: float,
+    b: float,
+    method: str,
+    stopwords: str | None,
     stemmer: str | None = None,
 ) -> None:
-    """Index the pool (passages Parquet) with bm25s; save it and ``params.json`` in ``out_dir``."""
+    """Index the pool (passages Parquet) with bm25s; save it and ``params.json`` in ``out_dir``.
+    The settings have no defaults: the config's ``bm25`` section."""
     pool = read_passages(passages)
     tokens = tokenize(pool["contents"].astype(str).tolist(), stopwords, stemmer)
     retriever = bm25s.BM25(k1=k1, b=b, method=method)
@@ -170,9 +172,10 @@ def search(
     passages: str,
     queries: str,
     out: str,
-    topk: int = 100,
     exclude_self: bool = True,
     run_file: str | None = None,
+    *,
+    topk: int,
 ) -> None:
     """BM25 top-k candidates for each example of ``queries``; writes the candidates table.
 

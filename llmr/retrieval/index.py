@@ -141,16 +141,18 @@ def build_index(
     passages: str,
     out_dir: str,
     index_type: str = "flat",
-    pooling: str = "mean",
+    *,
+    pooling: str,
+    passage_prefix: str,
     max_length: int = 256,
     batch_size: int = 64,
-    passage_prefix: str = "",
     nlist: int | None = None,
     nprobe: int = 16,
     hnsw_m: int = 32,
     recall_k: int = 10,
 ) -> None:
-    """Encode the pool with ``encoder`` and write a FAISS index folder to ``out_dir``."""
+    """Encode the pool with ``encoder`` and write a FAISS index folder to ``out_dir``.
+    ``pooling`` and ``passage_prefix`` have no defaults: the config's ``models`` section."""
     if index_type not in INDEX_TYPES:
         raise ValueError(f"unknown index_type {index_type!r}; use one of {INDEX_TYPES}")
     pool = read_passages(passages)
@@ -222,10 +224,11 @@ def search(
     passages: str,
     queries: str,
     out: str,
-    topk: int = 100,
     exclude_self: bool = True,
-    query_prefix: str = "",
-    pooling: str = "mean",
+    *,
+    topk: int,
+    query_prefix: str,
+    pooling: str,
     max_length: int = 256,
     batch_size: int = 64,
     run_file: str | None = None,
@@ -234,7 +237,8 @@ def search(
 
     ``encoder`` and ``pooling`` must be those the index was built with (checked against
     ``meta.json``). An empty query string is encoded as is (special tokens only) and still
-    gets ``topk`` candidates.
+    gets ``topk`` candidates. ``topk``, ``query_prefix`` and ``pooling`` have no defaults
+    (the rule's, from the config).
     """
     index, meta = load_index(index_dir)
     if encoder_fingerprint(encoder) != meta["encoder_fingerprint"]:

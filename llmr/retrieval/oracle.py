@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def gold_label_candidates(
-    test: str, passages: str, tasks: str, out: str, topk: int = 40, seed: int = 42
+    test: str, passages: str, tasks: str, out: str, *, topk: int, seed: int
 ) -> None:
     """Candidates table (example columns + doc_ids + doc_scores, best first) of up to
     ``topk`` gold-label demonstrations per test query (see the module docstring)."""

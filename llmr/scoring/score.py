@@ -201,16 +201,17 @@ def score_shard(
     out: str,
     shard: int = 0,
     n_shards: int = 1,
-    n_candidates: int = 32,
-    seed: int = 42,
-    max_length: int = 1024,
-    token_budget: int = 16384,
     reuse: Sequence[str] = (),
-    chunk_size: int = 256,
     held_out_ok: bool = False,
     compile: bool | None = None,
-    max_queries_per_task: int | None = None,
-    precision: str = "auto",
+    *,
+    n_candidates: int,
+    seed: int,
+    max_length: int,
+    token_budget: int,
+    chunk_size: int,
+    max_queries_per_task: int | None,
+    precision: str,
 ) -> None:
     """Score one shard of a candidates table with a causal LM; write the LLM-score table.
 
@@ -218,6 +219,8 @@ def score_shard(
     ``doc_scores`` (LLM scores incl. penalties), rows sorted by ``query_id``. ``compile``:
     ``torch.compile`` the model (None: only when more than 4096 pairs need the model).
     ``max_queries_per_task``: score a seeded sample of each task's queries (None = all).
+    The settings have no defaults: the config's ``score`` section and ``precision``
+    (``stage_defaults(score_shard, "score", "precision")``).
     """
     t_start = time.perf_counter()
     cand = read_parquet(candidates)

@@ -103,7 +103,7 @@ def contrastive_loss(q: torch.Tensor, p: torch.Tensor, temperature: float) -> to
 
 
 def kl_group_loss(
-    student: torch.Tensor, teacher: torch.Tensor, teacher_temperature: float = 1.0
+    student: torch.Tensor, teacher: torch.Tensor, teacher_temperature: float
 ) -> torch.Tensor:
     """KL(softmax(teacher / t) || softmax(student)), both (B, G) logits; mean over B.
 
@@ -115,7 +115,7 @@ def kl_group_loss(
 
 
 def teacher_stats(
-    teacher: torch.Tensor, teacher_temperature: float = 1.0
+    teacher: torch.Tensor, teacher_temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean max probability, mean entropy in nats) over the groups of the KL target
     ``softmax(teacher / t)``; teacher (B, G). A max probability near 1 (entropy near 0) is a
@@ -130,10 +130,11 @@ def distill_loss(
     q: torch.Tensor,
     p: torch.Tensor,
     teacher: torch.Tensor,
-    temperature: float = 0.01,
-    contrastive_weight: float = 0.2,
-    kd_weight: float = 1.0,
-    teacher_temperature: float = 1.0,
+    *,
+    temperature: float,
+    contrastive_weight: float,
+    kd_weight: float,
+    teacher_temperature: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Total, KL and contrastive loss: ``kd_weight * KL + contrastive_weight * CE``.
 
@@ -165,8 +166,8 @@ class DistillCollator:
         queries: ScoredQueries,
         pool: PassagePool,
         max_length: int,
-        query_prefix: str = "",
-        passage_prefix: str = "",
+        query_prefix: str,
+        passage_prefix: str,
     ):
         self.tok, self.pool, self.max_length = tokenizer, pool, max_length
         self.qtexts = [query_prefix + str(q) for q in queries.frame["query"]]
@@ -208,13 +209,14 @@ def retriever_task(
     pool: PassagePool,
     group_size: int,
     max_length: int,
-    pooling: str = "mean",
-    temperature: float = 0.01,
-    kd_weight: float = 1.0,
-    contrastive_weight: float = 0.2,
-    query_prefix: str = "",
-    passage_prefix: str = "",
-    teacher_temperature: float = 1.0,
+    *,
+    pooling: str,
+    temperature: float,
+    kd_weight: float,
+    contrastive_weight: float,
+    query_prefix: str,
+    passage_prefix: str,
+    teacher_temperature: float,
     diagnostics: bool = False,
 ) -> GroupTask:
     """The bi-encoder's part of the shared loop (``llmr bench train`` times it too).
@@ -224,13 +226,20 @@ def retriever_task(
     ``diagnostics``: the loss also returns ``{kl, contrastive, teacher_max_prob,
     teacher_entropy}`` of the micro-batch (``DIAGNOSTICS``; logged and written to the
     metrics by ``fit_groups``); off by default, where a caller wants the plain scalar.
+    The settings have no defaults (a config section's: ``training_defaults``).
     """
 
     def loss_fn(m: torch.nn.Module, inputs: dict):
         q = embed(m, _split(inputs, "q_"), pooling)
         p = embed(m, _split(inputs, "p_"), pooling).view(q.shape[0], group_size, -1)
         loss, kl, con = distill_loss(
-            q, p, inputs["teacher"], temperature, contrastive_weight, kd_weight, teacher_temperature
+            q,
+            p,
+            inputs["teacher"],
+            temperature=temperature,
+            contrastive_weight=contrastive_weight,
+            kd_weight=kd_weight,
+            teacher_temperature=teacher_temperature,
         )
         if not diagnostics:
             return loss
@@ -288,8 +297,8 @@ def transform_teacher(
     files: Sequence[str | pd.DataFrame],
     passages: str,
     tasks: str,
-    penalty: bool = False,
-    standardize: bool = False,
+    penalty: bool,
+    standardize: bool,
 ) -> list[str | pd.DataFrame]:
     """Teacher tables (files or in memory) with the optional H1/H2 transforms (``penalty``
     first, then ``standardize``), or ``files`` themselves when both are off (the reference)."""
@@ -356,8 +365,7 @@ def train_retriever(
     the teacher scores, so the reference's filter (3rd best <= -100) applies to them too.
     ``train``: ``TrainConfig`` fields. No hyperparameter has a default here: the config
     schema holds them (``llmr.core.schema.training_defaults("retriever")``). Returns the
-    metrics, with
-    ``diagnostics`` (``DIAGNOSTICS``: run means over micro-batches).
+    metrics, with ``diagnostics`` (``DIAGNOSTICS``: run means over micro-batches).
     """
     cfg = TrainConfig(**train)  # type: ignore[arg-type]
     spec = GroupSpec(n_negatives, pos_top, neg_bottom, drop_same_label=True)
@@ -375,13 +383,13 @@ def train_retriever(
         data.pool,
         spec.size,
         max_length,
-        pooling,
-        temperature,
-        kd_weight,
-        contrastive_weight,
-        query_prefix,
-        passage_prefix,
-        teacher_temperature,
+        pooling=pooling,
+        temperature=temperature,
+        kd_weight=kd_weight,
+        contrastive_weight=contrastive_weight,
+        query_prefix=query_prefix,
+        passage_prefix=passage_prefix,
+        teacher_temperature=teacher_temperature,
         diagnostics=True,
     )
     settings = {

@@ -259,16 +259,17 @@ class GroupSampler:
     """Samples one group per (epoch, query): positive first, then ``n_negatives``.
 
     ``group(qi, epoch)`` returns pool indices (G,) int64 and teacher scores (G,) float64
-    (``FILL_SCORE`` for random fill passages).
+    (``FILL_SCORE`` for random fill passages). No defaults: the settings are a config
+    section's (``GroupSpec``, ``TrainConfig.seed``).
     """
 
     queries: ScoredQueries
     pool: PassagePool
     n_negatives: int
-    pos_top: int = 3
-    neg_bottom: int = 16
-    drop_same_label: bool = False
-    seed: int = 42
+    pos_top: int
+    neg_bottom: int
+    drop_same_label: bool
+    seed: int
 
     def order(self, epoch: int) -> np.ndarray:
         """(N,) the query order of ``epoch``: a seeded permutation."""
@@ -304,8 +305,9 @@ def sample_group(
     scores: np.ndarray,
     rng: np.random.Generator,
     n_negatives: int,
-    pos_top: int = 3,
-    neg_bottom: int = 16,
+    *,
+    pos_top: int,
+    neg_bottom: int,
     pool: PassagePool | None = None,
     same_label: tuple[str, str] | None = None,
     exclude: frozenset[int] | set[int] = frozenset(),

@@ -93,17 +93,24 @@ def train_config(settings: dict[str, Any], **overrides: Any) -> TrainConfig:
 
 @dataclass(frozen=True)
 class GroupSpec:
-    """How training groups are drawn from scored candidates (see ``llmr.training.groups``)."""
+    """How training groups are drawn from scored candidates (see ``llmr.training.groups``).
+    The counts have no defaults: they are a config section's (``group_spec``)."""
 
-    n_negatives: int = 7
-    pos_top: int = 3
-    neg_bottom: int = 16
+    n_negatives: int
+    pos_top: int
+    neg_bottom: int
     drop_same_label: bool = False  # drop same-task same-label negatives (classification)
     reward_filters: bool = True  # the paper's filters: > 3 candidates, 3rd best > -100
 
     @property
     def size(self) -> int:
         return 1 + self.n_negatives
+
+
+def group_spec(settings: dict[str, Any], **flags: bool) -> GroupSpec:
+    """A ``GroupSpec`` from a config section's settings (other keys are ignored), e.g.
+    ``group_spec(training_defaults("retriever"), drop_same_label=True)``."""
+    return GroupSpec(**{k: settings[k] for k in ("n_negatives", "pos_top", "neg_bottom")}, **flags)
 
 
 class GroupDataset(Dataset):

@@ -36,6 +36,8 @@ from llmr.training.loop import (
 )
 
 log = logging.getLogger(__name__)
+# seed of the teacher's answer draws (``pair_draw``): fixed, not a setting of the experiment
+TEACHER_DRAW_SEED = 0
 
 
 def reward_query_text(query: str, gold: str) -> str:
@@ -54,7 +56,7 @@ def reward_answer(
     return str(answers[draw % len(answers)])
 
 
-def pair_draw(query_id: str, doc_id: str, seed: int = 0) -> int:
+def pair_draw(query_id: str, doc_id: str, seed: int) -> int:
     """A stable pseudo-random integer for a (query, passage) pair: which answer the teacher
     pairs with the query when it has several (same on every run and process)."""
     key = f"{seed}\0{query_id}\0{doc_id}".encode()
@@ -96,7 +98,7 @@ class RewardCollator:
     """
 
     def __init__(
-        self, tokenizer, queries: ScoredQueries, pool: PassagePool, max_length: int, seed: int = 0
+        self, tokenizer, queries: ScoredQueries, pool: PassagePool, max_length: int, seed: int
     ):
         self.tok, self.queries, self.pool, self.max_length = tokenizer, queries, pool, max_length
         self.seed = seed
@@ -142,7 +144,7 @@ class RewardCollator:
 
 
 def reward_task(
-    tokenizer, pool: PassagePool, group_size: int, max_length: int, seed: int = 0
+    tokenizer, pool: PassagePool, group_size: int, max_length: int, seed: int
 ) -> GroupTask:
     """The reward model's part of the shared loop (``llmr bench train`` times it too).
 
@@ -258,13 +260,13 @@ def reward_score(
     candidates: Sequence[str],
     passages: str,
     out: str,
-    topk: int = 100,
+    *,
+    topk: int,
+    max_length: int,
+    token_budget: int,
+    precision: str,
+    llm_scored_only: bool,
     scores: Sequence[str] = (),
-    max_length: int = 384,
-    token_budget: int = 16384,
-    precision: str = "auto",
-    llm_scored_only: bool = False,
-    seed: int = 0,
 ) -> None:
     """Teacher table: the reward model's score of the top ``topk`` candidates of every query
     of the candidate files (rounds 0..r, union per query: one reward model labels them all)
@@ -272,7 +274,9 @@ def reward_score(
 
     Pairs: (query + "\\n" + answer, passage), no token-type ids; the answer is the gold
     option (multiple choice) or one of the query's answers chosen per pair by
-    ``pair_draw(query_id, doc_id, seed)`` (the reference's ``random.choice``, reproducible).
+    ``pair_draw(query_id, doc_id, TEACHER_DRAW_SEED)`` (the reference's ``random.choice``,
+    reproducible). The settings have no defaults: the config's ``teacher`` section and
+    ``reward.max_length`` (``stage_defaults(reward_score, "teacher", "reward", "precision")``).
     Held-back queries are included (agreement needs them); distillation skips them by the
     same hash rule. Output: example columns + ``doc_ids`` + ``doc_scores`` (reward logits).
     """
@@ -285,7 +289,7 @@ def reward_score(
         idx = pool.lookup(rec["doc_ids"], f"{list(candidates)}: {where}")
         firsts += [
             reward_query_text(rec["query"], reward_answer(
-                rec["answers"], rec["options"], pair_draw(rec["query_id"], d, seed), where))
+                rec["answers"], rec["options"], pair_draw(rec["query_id"], d, TEACHER_DRAW_SEED), where))
             for d in rec["doc_ids"]
         ]  # fmt: skip
         seconds += [pool.contents[i] for i in idx]

@@ -12,7 +12,10 @@ import torch
 
 from llmr.bench.reward import load_cross_encoder, plain_scores
 from llmr.cli import main
+from llmr.core.schema import section_defaults
 from llmr.models import cross_encoder
+
+BUDGET = section_defaults("teacher")["token_budget"]  # the teacher's padded tokens per batch
 
 KEYS = {
     "pairs",
@@ -62,15 +65,22 @@ def test_score_pairs_bf16_close_and_model_untouched(cross):
     model, tok = cross
     model.train()
     got = cross_encoder.score_pairs(
-        model, tok, FIRSTS, SECONDS, max_length=48, progress=False, precision="bf16"
+        model,
+        tok,
+        FIRSTS,
+        SECONDS,
+        max_length=48,
+        token_budget=BUDGET,
+        progress=False,
+        precision="bf16",
     )
     assert model.training and next(model.parameters()).dtype == torch.float32
     model.eval()
     ref = plain_scores(model, tok, FIRSTS, SECONDS, max_length=48)
     np.testing.assert_allclose(got, ref, atol=0.05)
-    assert cross_encoder.score_pairs(model, tok, [], [], progress=False).shape == (0,)
+    assert cross_encoder.score_pairs(model, tok, [], [], 48, BUDGET, progress=False).shape == (0,)
     with pytest.raises(ValueError):
-        cross_encoder.score_pairs(model, tok, ["a"], [], progress=False)
+        cross_encoder.score_pairs(model, tok, ["a"], [], 48, BUDGET, progress=False)
 
 
 def test_batches_respect_budget_and_cover_everything():

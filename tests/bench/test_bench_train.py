@@ -10,8 +10,9 @@ from transformers import AutoTokenizer
 
 from llmr.bench import train as bench_train
 from llmr.cli import main
+from llmr.core.schema import training_defaults
 from llmr.training.groups import GroupSampler
-from llmr.training.loop import GroupDataset, GroupSpec
+from llmr.training.loop import GroupDataset, group_spec
 
 from helpers.tiny import synthetic_scores
 
@@ -115,7 +116,7 @@ def test_reward_tokens_counted_from_the_real_groups(tiny_encoder, suite):
         warmup=warmup,
         dropout=False,
     )
-    spec = GroupSpec(n_negatives=7)
+    spec = group_spec(training_defaults("reward"), drop_same_label=False)
     sampler = GroupSampler(
         suite.train,
         suite.pool,

@@ -12,6 +12,7 @@ import pytest
 from datasets import ClassLabel, Dataset, Features, List, Value
 
 from llmr.core.records import CLASSIFICATION, MULTIPLE_CHOICE, passage_contents
+from llmr.core.schema import section_defaults, stage_defaults
 from llmr.data.tasks import prepare
 from llmr.data.tasks.original import (
     PAPER_EVAL_TASKS,
@@ -24,6 +25,7 @@ from llmr.data.tasks.original import (
 
 S, I32, F32 = Value("string"), Value("int32"), Value("float32")
 STRS = List(S)
+TEMPLATE = section_defaults("suite")["template"]  # the rule prepare's default template index
 
 
 def _cl(*names: str) -> ClassLabel:
@@ -1066,6 +1068,7 @@ def test_train_cap_keeps_the_whole_pool(fixtures_dir):
         1,
         None,
         seed=0,
+        template=TEMPLATE,
         cache_dir=str(fixtures_dir / "cache"),
     )
     assert len(train) == 2 and len(passages) == 2 and len(test) == 2
@@ -1073,7 +1076,7 @@ def test_train_cap_keeps_the_whole_pool(fixtures_dir):
 
 def test_unknown_task_is_named(fixtures_dir):
     with pytest.raises(ValueError, match="unknown paper task 'mnli_matched'"):
-        load_original(str(fixtures_dir / "datasets"), ["mnli_matched"], None, None, seed=0)
+        load_original(str(fixtures_dir / "datasets"), ["mnli_matched"], None, None, 0, TEMPLATE)
 
 
 def test_prepare_from_original_datasets(fixtures_dir, tmp_path, monkeypatch):
@@ -1088,16 +1091,12 @@ def test_prepare_from_original_datasets(fixtures_dir, tmp_path, monkeypatch):
         source_dir=str(fixtures_dir / "datasets"),
         tasks=tasks,
         held_out=["piqa"],
-        seed=0,
-        max_train_per_task=None,
-        max_test_per_task=None,
-        test_fraction=0.3,
-        task_types={},
         out_train=out["train"],
         out_test=out["test"],
         out_passages=out["passages"],
         out_tasks=out["tasks"],
-        template=0,
+        **stage_defaults(prepare, "suite")
+        | {"seed": 0, "max_train_per_task": None, "max_test_per_task": None, "template": 0},
     )
     meta = pd.read_parquet(out["tasks"]).set_index("task_name")
     assert meta.loc["wsc273", "n_passages"] == 0 and meta.loc["wsc273", "n_test"] == 1
@@ -1118,7 +1117,7 @@ def test_missing_hub_dataset_says_how_to_use_a_local_copy(tmp_path, monkeypatch)
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(RuntimeError, match="suite.original_dir") as e:
-        load_original(str(tmp_path), ["boolq"], None, None, seed=0)  # no boolq/ folder there
+        load_original(str(tmp_path), ["boolq"], None, None, 0, TEMPLATE)  # no boolq/ folder there
     assert "'aps/super_glue' (config 'boolq', split 'train')" in str(e.value)
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from llmr.core.schema import stage_defaults
 from llmr.evaluation.agreement import COLUMNS, agreement, ndcg_at_k, rank_relevance, spearman, top1
 
 from helpers.tiny import synthetic_scores
@@ -39,9 +40,13 @@ def test_agreement_csv(tiny_data, tiny_encoder, tmp_path):
     )
     AutoTokenizer.from_pretrained(tiny_encoder).save_pretrained(rm)
     out = tmp_path / "agreement.csv"
+    settings = stage_defaults(
+        agreement, "teacher", "reward", "models", "heldback_fraction", "precision"
+    )
     agreement(
         0, scores, tiny_data["passages"], tiny_encoder, str(rm), tiny_encoder, str(out),
-        heldback_fraction=0.3, bm25_candidates=scores,  # BM25 scores = LLM scores here
+        **settings | {"heldback_fraction": 0.3},
+        bm25_candidates=scores,  # BM25 scores = LLM scores here
     )  # fmt: skip
     df = pd.read_csv(out)
     assert list(df.columns) == COLUMNS

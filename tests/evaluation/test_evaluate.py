@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from llmr.core.io import read_json, read_parquet
+from llmr.core.schema import stage_defaults
 from llmr.evaluation.evaluate import PREDICTION_COLUMNS, evaluate
 from llmr.evaluation.prompts import build_prompts
 
@@ -36,7 +37,12 @@ def small(tiny_data, tmp_path):
     tasks.to_parquet(paths["tasks"], index=False)
     paths["prompts"] = str(tmp_path / "prompts.parquet")
     build_prompts(
-        paths["test"], paths["passages"], paths["tasks"], paths["prompts"], method="random", k=2
+        paths["test"],
+        paths["passages"],
+        paths["tasks"],
+        paths["prompts"],
+        method="random",
+        **stage_defaults(build_prompts, "eval", "models") | {"k": 2},
     )
     return paths
 
@@ -53,7 +59,7 @@ def _run(paths, tmp_path, tiny_lm, **kw):
         met,
         retriever="random",
         variant="task_filter",
-        **kw,
+        **stage_defaults(evaluate, "eval", "precision") | kw,
     )
     return read_parquet(pred), read_json(met)
 

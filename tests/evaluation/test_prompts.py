@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from llmr.core.io import read_parquet
+from llmr.core.schema import stage_defaults
 from llmr.evaluation.prompts import build_prompts, format_prompt, kmeans_demos
 
 
@@ -53,7 +54,13 @@ def toy(tmp_path):
 
 def _build(toy, tmp_path, **kw):
     out = str(tmp_path / "prompts.parquet")
-    build_prompts(toy["test"], toy["passages"], toy["tasks"], out, **kw)
+    build_prompts(
+        toy["test"],
+        toy["passages"],
+        toy["tasks"],
+        out,
+        **stage_defaults(build_prompts, "eval", "models") | kw,
+    )
     return read_parquet(out).set_index("query_id")
 
 
@@ -115,7 +122,12 @@ def test_random_excludes_self_and_is_seeded(toy, tmp_path):
 def test_random_on_tiny_suite(tiny_data, tmp_path):
     out = str(tmp_path / "p.parquet")
     build_prompts(
-        tiny_data["test"], tiny_data["passages"], tiny_data["tasks"], out, method="random", k=4
+        tiny_data["test"],
+        tiny_data["passages"],
+        tiny_data["tasks"],
+        out,
+        method="random",
+        **stage_defaults(build_prompts, "eval", "models") | {"k": 4},
     )
     df = read_parquet(out)
     assert (df["demo_task_match"] == 1.0).all() and (df["demo_ids"].map(len) == 4).all()
@@ -186,7 +198,12 @@ def test_kmeans_ordered_by_similarity_from_index_encoder(toy, tmp_path, tiny_enc
     from llmr.models.encoder import load_encoder
     from llmr.retrieval.index import build_index, encode
 
-    build_index(tiny_encoder, toy["passages"], str(tmp_path / "idx"))
+    build_index(
+        tiny_encoder,
+        toy["passages"],
+        str(tmp_path / "idx"),
+        **stage_defaults(build_index, "models"),
+    )
     emb = str(tmp_path / "idx" / "embeddings.npy")
     df = _build(toy, tmp_path, method="kmeans", k=2, embeddings=emb)
     model, tok = load_encoder(tiny_encoder)

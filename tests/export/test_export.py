@@ -15,6 +15,7 @@ import pytest
 
 from llmr.cli import main
 from llmr.core.io import read_json, read_parquet, write_json
+from llmr.core.schema import stage_defaults
 from llmr.evaluation.prompts import build_prompts
 from llmr.export.build import export_retriever
 from llmr.export.manifest import FORMAT_VERSION, ExportError, read_manifest
@@ -67,7 +68,9 @@ def built(tmp_path_factory, tiny_encoder, tiny_data):
         idx = root / f"index_{name}"
         cands = str(root / f"{name}_candidates.parquet")
         if name == "bm25":
-            bm25.build_index(passages=d["passages"], out_dir=str(idx))
+            bm25.build_index(
+                passages=d["passages"], out_dir=str(idx), **stage_defaults(bm25.build_index, "bm25")
+            )
             bm25.search(
                 index_dir=str(idx),
                 passages=d["passages"],
@@ -80,7 +83,7 @@ def built(tmp_path_factory, tiny_encoder, tiny_data):
                 encoder=str(enc),
                 passages=d["passages"],
                 out_dir=str(idx),
-                passage_prefix=PASSAGE_PREFIX,
+                **stage_defaults(index.build_index, "models") | {"passage_prefix": PASSAGE_PREFIX},
             )
             index.search(
                 index_dir=str(idx),
@@ -88,8 +91,8 @@ def built(tmp_path_factory, tiny_encoder, tiny_data):
                 passages=d["passages"],
                 queries=d["test"],
                 out=cands,
-                topk=K * FACTOR,
-                query_prefix=QUERY_PREFIX,
+                **stage_defaults(index.search, "models")
+                | {"topk": K * FACTOR, "query_prefix": QUERY_PREFIX},
             )
         for variant in ("task_filter", "no_filter"):
             build_prompts(
@@ -99,9 +102,9 @@ def built(tmp_path_factory, tiny_encoder, tiny_data):
                 out=str(root / f"{name}_{variant}.parquet"),
                 method="retrieved",
                 candidates=cands,
-                k=K,
                 variant=variant,
-                n_retrieve_factor=FACTOR,
+                **stage_defaults(build_prompts, "eval", "models")
+                | {"k": K, "n_retrieve_factor": FACTOR, "query_prefix": QUERY_PREFIX},
             )
         export_retriever(
             out_dir=str(root / "export" / name),
@@ -111,10 +114,13 @@ def built(tmp_path_factory, tiny_encoder, tiny_data):
             tasks=d["tasks"],
             encoder=None if name == "bm25" else str(enc),
             summary=summary,
-            query_prefix=QUERY_PREFIX if name != "bm25" else "",
-            passage_prefix=PASSAGE_PREFIX if name != "bm25" else "",
-            k=K,
-            n_retrieve_factor=FACTOR,
+            **stage_defaults(export_retriever, "eval", "models")
+            | {
+                "query_prefix": QUERY_PREFIX if name != "bm25" else "",
+                "passage_prefix": PASSAGE_PREFIX if name != "bm25" else "",
+                "k": K,
+                "n_retrieve_factor": FACTOR,
+            },
             config_fingerprint="cfg123",
             code_fingerprint="code45",
         )
@@ -310,18 +316,24 @@ def test_query_errors(dense):
 
 def test_export_checks_index_settings(built, tiny_data, tiny_encoder, tmp_path):
     idx = tmp_path / "idx"
-    index.build_index(encoder=tiny_encoder, passages=tiny_data["passages"], out_dir=str(idx))
+    index.build_index(
+        encoder=tiny_encoder,
+        passages=tiny_data["passages"],
+        out_dir=str(idx),
+        **stage_defaults(index.build_index, "models"),
+    )
     common = dict(
         name="llmr2",
         index=str(idx),
         passages=tiny_data["passages"],
         tasks=tiny_data["tasks"],
         encoder=tiny_encoder,
+        **stage_defaults(export_retriever, "eval", "models"),
     )
     with pytest.raises(ExportError, match="built with mean pooling, not cls"):
-        export_retriever(out_dir=str(tmp_path / "e1"), pooling="cls", **common)
+        export_retriever(out_dir=str(tmp_path / "e1"), **common | {"pooling": "cls"})
     with pytest.raises(ExportError, match="passage prefix"):
-        export_retriever(out_dir=str(tmp_path / "e2"), passage_prefix="passage: ", **common)
+        export_retriever(out_dir=str(tmp_path / "e2"), **common | {"passage_prefix": "passage: "})
     with pytest.raises(ExportError, match="neither a FAISS index"):
         export_retriever(out_dir=str(tmp_path / "e3"), **{**common, "index": str(tmp_path)})
     other = make_tiny_encoder(tmp_path / "other_encoder", seed=1)

@@ -245,6 +245,7 @@ def synthetic_scores(
 def prepare_into(source: str, src, out, tasks=("t",), task_types=None) -> None:
     """``llmr.data.tasks.prepare`` of ``tasks`` from ``source`` files in ``src`` into the four
     tables under ``out`` (no held-out tasks, every example kept, seed 0)."""
+    from llmr.core.schema import stage_defaults
     from llmr.data.tasks import prepare
 
     prepare(
@@ -252,13 +253,16 @@ def prepare_into(source: str, src, out, tasks=("t",), task_types=None) -> None:
         source_dir=str(src),
         tasks=list(tasks),
         held_out=[],
-        seed=0,
-        max_train_per_task=None,
-        max_test_per_task=None,
-        test_fraction=0.3,
-        task_types=task_types or {},
         out_train=str(Path(out) / "train.parquet"),
         out_test=str(Path(out) / "test.parquet"),
         out_passages=str(Path(out) / "passages.parquet"),
         out_tasks=str(Path(out) / "tasks.parquet"),
+        **stage_defaults(prepare, "suite")
+        | {
+            "seed": 0,
+            "max_train_per_task": None,
+            "max_test_per_task": None,
+            "test_fraction": 0.3,
+            "task_types": task_types or {},
+        },
     )

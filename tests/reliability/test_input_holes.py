@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from llmr.core.io import RecordError, atomic_path, write_parquet
+from llmr.core.schema import stage_defaults
 
 from helpers.tiny import prepare_into
 
@@ -324,6 +325,14 @@ CROSS_CASES = {
         {"retriever.pos_top": 100, "teacher.topk": 100},
         r"retriever\.pos_top \(100\) >= teacher\.topk \(100\)",
     ),
+    "reward_more_negatives_than_its_window": (
+        {"reward.n_negatives": 20, "reward.neg_bottom": 16},
+        r"reward\.n_negatives \(20\) > reward\.neg_bottom \(16\)",
+    ),
+    "retriever_more_negatives_than_its_window": (
+        {"retriever.n_negatives": 17, "retriever.neg_bottom": 16},
+        r"retriever\.n_negatives \(17\) > retriever\.neg_bottom \(16\)",
+    ),
     "eval_k_above_the_pool": (
         {
             "suite.source": "bigbench",
@@ -539,10 +548,17 @@ def exports(tmp_path_factory, tiny_encoder, tiny_data):
     for name in ("llmr1", "bm25"):
         idx = root / f"index_{name}"
         if name == "bm25":
-            bm25.build_index(passages=tiny_data["passages"], out_dir=str(idx))
+            bm25.build_index(
+                passages=tiny_data["passages"],
+                out_dir=str(idx),
+                **stage_defaults(bm25.build_index, "bm25"),
+            )
         else:
             index.build_index(
-                encoder=tiny_encoder, passages=tiny_data["passages"], out_dir=str(idx)
+                encoder=tiny_encoder,
+                passages=tiny_data["passages"],
+                out_dir=str(idx),
+                **stage_defaults(index.build_index, "models"),
             )
         export_retriever(
             out_dir=str(root / name),
@@ -551,7 +567,7 @@ def exports(tmp_path_factory, tiny_encoder, tiny_data):
             passages=tiny_data["passages"],
             tasks=tiny_data["tasks"],
             encoder=None if name == "bm25" else tiny_encoder,
-            k=2,
+            **stage_defaults(export_retriever, "eval", "models") | {"k": 2},
         )
         out[name] = root / name
     return out
@@ -935,5 +951,5 @@ BAD_INPUTS = {
 
 
 def test_bad_input_count_matches_the_docs():
-    assert sum(BAD_INPUTS.values()) == 79
-    assert "79 distinct bad inputs" in (ROOT / "docs" / "RELIABILITY.md").read_text()
+    assert sum(BAD_INPUTS.values()) == 81
+    assert "81 distinct bad inputs" in (ROOT / "docs" / "RELIABILITY.md").read_text()

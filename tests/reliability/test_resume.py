@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from llmr.core import device
 from llmr.core.io import read_json, read_parquet, write_parquet
-from llmr.core.schema import training_defaults
+from llmr.core.schema import stage_defaults, training_defaults
 from llmr.models import lm
 from llmr.scoring import score
 
@@ -69,9 +69,8 @@ def test_llm_scoring_resumes_after_kill(tiny_data, tiny_lm, cands, tmp_path, mon
         passages=tiny_data["passages"],
         tasks=tiny_data["tasks"],
         model=tiny_lm,
-        n_candidates=4,
-        chunk_size=16,
-        seed=3,
+        **stage_defaults(score.score_shard, "score", "precision")
+        | {"n_candidates": 4, "chunk_size": 16, "seed": 3},
     )
     ref_out = tmp_path / "ref.parquet"
     score.score_shard(out=str(ref_out), **kw)
@@ -183,7 +182,12 @@ def test_evaluation_resumes_after_kill(tiny_data, tiny_lm, tmp_path, monkeypatch
     test_path, prompts = str(tmp_path / "test.parquet"), str(tmp_path / "prompts.parquet")
     write_parquet(test, test_path)
     build_prompts(
-        test_path, tiny_data["passages"], tiny_data["tasks"], prompts, method="random", k=2
+        test_path,
+        tiny_data["passages"],
+        tiny_data["tasks"],
+        prompts,
+        method="random",
+        **stage_defaults(build_prompts, "eval", "models") | {"k": 2},
     )
 
     def kwargs(folder: Path) -> dict:
@@ -194,9 +198,9 @@ def test_evaluation_resumes_after_kill(tiny_data, tiny_lm, tmp_path, monkeypatch
             model=tiny_lm,
             out_predictions=str(folder / "pred.parquet"),
             out_metrics=str(folder / "metrics.json"),
-            max_new_tokens=6,
             retriever="random",
             variant="task_filter",
+            **stage_defaults(evaluate, "eval", "precision") | {"max_new_tokens": 6},
         )
 
     evaluate(**kwargs(tmp_path / "ref"))
@@ -243,9 +247,8 @@ def test_reward_scoring_after_kill_gives_the_same_teacher(
         model_dir=str(tmp_path / "rm"),
         candidates=[llm_scores],
         passages=tiny_data["passages"],
-        topk=8,
-        max_length=48,
-        token_budget=512,
+        **stage_defaults(reward_score, "teacher", "reward", "precision")
+        | {"topk": 8, "max_length": 48, "token_budget": 512},
     )
     reward_score(out=str(tmp_path / "ref.parquet"), **kw)
     out = tmp_path / "run" / "teacher.parquet"

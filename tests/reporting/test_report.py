@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from llmr.core.io import write_json
+from llmr.core.schema import stage_defaults
 from llmr.reporting.report import (
     SUMMARY_COLUMNS,
     bootstrap_mean_ci,
@@ -105,7 +106,7 @@ def test_summarize(tmp_path):
         out["csv"],
         out["md"],
         out["png"],
-        n_boot=200,
+        **stage_defaults(summarize, "eval") | {"n_boot": 200},
         agreement=str(agreement),
         timings=timings,
         out_timings=str(tmp_path / "timings.csv"),

@@ -8,19 +8,24 @@ import pytest
 
 from llmr.core.io import CANDIDATE_FIELDS, read_json, read_parquet, write_parquet
 from llmr.core.records import content_hash, query_hash
+from llmr.core.schema import stage_defaults
 from llmr.retrieval import bm25, candidates
+
+INDEX = stage_defaults(bm25.build_index, "bm25")  # what the rule bm25_index passes
+SEARCH = stage_defaults(bm25.search, "bm25")
 
 
 @pytest.fixture(scope="module")
 def bm25_index(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("bm25") / "index"
-    bm25.build_index(tiny_data["passages"], str(out))
+    bm25.build_index(tiny_data["passages"], str(out), **INDEX)
     return str(out)
 
 
 def _search(index, data, tmp_path, name="c.parquet", **kw):
     out = tmp_path / name
-    bm25.search(index, data["passages"], kw.pop("queries", data["train"]), str(out), **kw)
+    queries = kw.pop("queries", data["train"])
+    bm25.search(index, data["passages"], queries, str(out), **SEARCH | kw)
     return read_parquet(out)
 
 
@@ -79,7 +84,7 @@ def test_ties_broken_by_row(tmp_path):
         }
     )
     write_parquet(pool, tmp_path / "p.parquet")
-    bm25.build_index(str(tmp_path / "p.parquet"), str(tmp_path / "idx"))
+    bm25.build_index(str(tmp_path / "p.parquet"), str(tmp_path / "idx"), **INDEX)
     idx, sc = bm25.load_index(str(tmp_path / "idx")).topk(["zebra"], 4)
     assert idx[0].tolist() == [0, 2, 3, -1] and sc[0, 0] == sc[0, 1] == sc[0, 2]
     ti, _ = candidates.topk_rows(np.array([[1.0, 3.0, 3.0, -np.inf, 3.0]]), 4)
@@ -114,7 +119,7 @@ def test_empty_pool_raises(tmp_path):
         tmp_path / "e.parquet",
     )
     with pytest.raises(ValueError, match="empty"):
-        bm25.build_index(str(tmp_path / "e.parquet"), str(tmp_path / "idx"))
+        bm25.build_index(str(tmp_path / "e.parquet"), str(tmp_path / "idx"), **INDEX)
 
 
 def test_empty_query_gets_no_candidates(bm25_index, tiny_data, tmp_path):
@@ -138,7 +143,11 @@ def test_changed_pool_rejected(bm25_index, tiny_data, tmp_path):
     write_parquet(pool, tmp_path / "p.parquet")
     with pytest.raises(ValueError, match="rebuild"):
         bm25.search(
-            bm25_index, str(tmp_path / "p.parquet"), tiny_data["train"], str(tmp_path / "c.parquet")
+            bm25_index,
+            str(tmp_path / "p.parquet"),
+            tiny_data["train"],
+            str(tmp_path / "c.parquet"),
+            **SEARCH,
         )
 
 
@@ -148,7 +157,7 @@ def test_stemmer_needs_pystemmer(tiny_data, tmp_path):
         import Stemmer  # noqa: F401
     except ImportError:
         with pytest.raises(ImportError, match="PyStemmer"):
-            bm25.build_index(tiny_data["passages"], str(tmp_path / "i"), stemmer="english")
+            bm25.build_index(tiny_data["passages"], str(tmp_path / "i"), **INDEX, stemmer="english")
     else:
-        bm25.build_index(tiny_data["passages"], str(tmp_path / "i"), stemmer="english")
+        bm25.build_index(tiny_data["passages"], str(tmp_path / "i"), **INDEX, stemmer="english")
         assert read_json(tmp_path / "i" / "params.json")["stemmer"] == "english"

@@ -8,22 +8,25 @@ import pytest
 
 from llmr.core.io import CANDIDATE_FIELDS, read_json, read_parquet, write_parquet
 from llmr.core.records import content_hash, query_hash
+from llmr.core.schema import stage_defaults
 from llmr.models.encoder import load_encoder
 from llmr.retrieval import index as dense
+
+INDEX = stage_defaults(dense.build_index, "models")  # what the rule dense_index passes
+SEARCH = stage_defaults(dense.search, "bm25", "models")  # ... and search_topk
 
 
 @pytest.fixture(scope="module")
 def flat_index(tiny_encoder, tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("dense") / "flat"
-    dense.build_index(tiny_encoder, tiny_data["passages"], str(out), max_length=64)
+    dense.build_index(tiny_encoder, tiny_data["passages"], str(out), max_length=64, **INDEX)
     return str(out)
 
 
 def _search(idx, enc, data, tmp_path, name="c.parquet", **kw):
     out = tmp_path / name
-    dense.search(
-        idx, enc, data["passages"], kw.pop("queries", data["train"]), str(out), max_length=64, **kw
-    )
+    queries = kw.pop("queries", data["train"])
+    dense.search(idx, enc, data["passages"], queries, str(out), **SEARCH | {"max_length": 64} | kw)
     return read_parquet(out)
 
 
@@ -117,15 +120,14 @@ def test_long_query_truncated(tiny_encoder, tiny_data, flat_index, tmp_path):
         tiny_data["passages"],
         str(tmp_path / "q.parquet"),
         str(out),
-        topk=2,
-        max_length=4096,
+        **SEARCH | {"topk": 2, "max_length": 4096},
     )
     assert len(read_parquet(out)["doc_ids"].iloc[0]) == 2
 
 
 def test_causal_lm_rejected(tiny_lm, tiny_data, tmp_path):
     with pytest.raises(ValueError, match="causal"):
-        dense.build_index(tiny_lm, tiny_data["passages"], str(tmp_path / "idx"))
+        dense.build_index(tiny_lm, tiny_data["passages"], str(tmp_path / "idx"), **INDEX)
 
 
 @pytest.mark.parametrize("kind", ["ivf", "hnsw"])
@@ -139,6 +141,7 @@ def test_approximate_index_records_recall(kind, tiny_encoder, tiny_data, tmp_pat
         max_length=32,
         recall_k=5,
         nlist=2,
+        **INDEX,
     )
     meta = read_json(out / "meta.json")
     assert 0.0 <= meta["recall_at_5"] <= 1.0 and meta["index_type"] == kind
@@ -151,7 +154,7 @@ def test_errors(flat_index, tiny_encoder, tiny_data, tmp_path):
         _search(flat_index, tiny_encoder, tiny_data, tmp_path, pooling="cls")
     with pytest.raises(ValueError, match="index_type"):
         dense.build_index(
-            tiny_encoder, tiny_data["passages"], str(tmp_path / "x"), index_type="lsh"
+            tiny_encoder, tiny_data["passages"], str(tmp_path / "x"), index_type="lsh", **INDEX
         )
     empty = pd.DataFrame(
         {
@@ -162,4 +165,4 @@ def test_errors(flat_index, tiny_encoder, tiny_data, tmp_path):
     )
     write_parquet(empty, tmp_path / "e.parquet")
     with pytest.raises(ValueError, match="empty"):
-        dense.build_index(tiny_encoder, str(tmp_path / "e.parquet"), str(tmp_path / "y"))
+        dense.build_index(tiny_encoder, str(tmp_path / "e.parquet"), str(tmp_path / "y"), **INDEX)

@@ -11,6 +11,7 @@ import pytest
 from llmr.core import device
 from llmr.core.io import RecordError, read_parquet, write_parquet
 from llmr.core.records import CROSS_TASK_PENALTY, gold_text, passage_label
+from llmr.core.schema import stage_defaults
 from llmr.models import lm
 from llmr.scoring import score
 
@@ -46,7 +47,7 @@ def run(tiny_data, tiny_lm, cands, out, **kw):
         tasks=tiny_data["tasks"],
         model=tiny_lm,
         out=str(out),
-        **kw,
+        **stage_defaults(score.score_shard, "score", "precision") | kw,
     )
     return read_parquet(str(out))
 

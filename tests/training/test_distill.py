@@ -68,7 +68,7 @@ def test_kl_plus_contrastive_on_hand_toy():
         con += (_lse(row) - row[2 * i]) / 2
     total, kl_t, con_t = distill_loss(
         torch.tensor(q), torch.tensor(p), torch.tensor(teacher), temperature=T,
-        contrastive_weight=w,
+        contrastive_weight=w, kd_weight=1.0, teacher_temperature=1.0,
     )  # fmt: skip
     assert kl_t.item() == pytest.approx(kl, abs=1e-5)
     assert con_t.item() == pytest.approx(con, abs=1e-5)
@@ -77,8 +77,9 @@ def test_kl_plus_contrastive_on_hand_toy():
     # EPR: contrastive only; the KL is still returned (a diagnostic, without gradient)
     qt = torch.tensor(q, requires_grad=True)
     total, kl_t, _ = distill_loss(
-        qt, torch.tensor(p), torch.tensor(teacher), T, contrastive_weight=1.0, kd_weight=0.0
-    )
+        qt, torch.tensor(p), torch.tensor(teacher), temperature=T, contrastive_weight=1.0,
+        kd_weight=0.0, teacher_temperature=1.0,
+    )  # fmt: skip
     assert total.item() == pytest.approx(con, abs=1e-5)
     assert kl_t.item() == pytest.approx(kl, abs=1e-5) and not kl_t.requires_grad
     # teacher temperature 2: the KL target is softmax(teacher / 2)
@@ -93,22 +94,23 @@ def test_kl_plus_contrastive_on_hand_toy():
         torch.tensor(q),
         torch.tensor(p),
         torch.tensor(teacher),
-        T,
+        temperature=T,
         contrastive_weight=w,
+        kd_weight=1.0,
         teacher_temperature=2.0,
     )
     assert kl_t2.item() == pytest.approx(kl2, abs=1e-5) and abs(kl2 - kl) > 1e-3
     assert kl_group_loss(
         torch.tensor([[0.0, 0.0]]), torch.tensor([[4.0, 0.0]]), 2.0
     ).item() == pytest.approx(
-        kl_group_loss(torch.tensor([[0.0, 0.0]]), torch.tensor([[2.0, 0.0]])).item()
+        kl_group_loss(torch.tensor([[0.0, 0.0]]), torch.tensor([[2.0, 0.0]]), 1.0).item()
     )
 
 
 def test_teacher_stats_hand_computed():
     # group 1: softmax([ln 3, 0]) = [3/4, 1/4]; group 2: uniform over 2
     teacher = torch.tensor([[math.log(3.0), 0.0], [5.0, 5.0]])
-    max_prob, entropy = teacher_stats(teacher)
+    max_prob, entropy = teacher_stats(teacher, 1.0)
     h1 = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
     assert max_prob.item() == pytest.approx((0.75 + 0.5) / 2, abs=1e-6)
     assert entropy.item() == pytest.approx((h1 + math.log(2)) / 2, abs=1e-6)
@@ -260,8 +262,9 @@ def test_teacher_penalty_reproduces_the_llm_penalties_and_the_filter(tiny_data, 
     path = tmp_path / "teacher.parquet"
     write_parquet(pd.DataFrame(raw), path)
     files = [str(path)]
-    assert transform_teacher(files, tiny_data["passages"], tiny_data["tasks"]) == files
-    (pen,) = transform_teacher(files, tiny_data["passages"], tiny_data["tasks"], penalty=True)
+    pool_and_tasks = (tiny_data["passages"], tiny_data["tasks"])
+    assert transform_teacher(files, *pool_and_tasks, penalty=False, standardize=False) == files
+    (pen,) = transform_teacher(files, *pool_and_tasks, penalty=True, standardize=False)
     for orig, new in zip(s["doc_scores"], pen["doc_scores"], strict=True):
         np.testing.assert_array_equal(np.asarray(new) == -100.0, np.asarray(orig) < -50.0)
     llm = s.copy()
@@ -272,7 +275,7 @@ def test_teacher_penalty_reproduces_the_llm_penalties_and_the_filter(tiny_data, 
     _, expected = load_scored([llm], pool, tiny_data["tasks"], 0.0)
     assert "third_best_penalised" not in before
     assert after["third_best_penalised"] == expected["third_best_penalised"] >= 1
-    (std,) = transform_teacher([pen], tiny_data["passages"], tiny_data["tasks"], standardize=True)
+    (std,) = transform_teacher([pen], *pool_and_tasks, penalty=False, standardize=True)
     for sc in std["doc_scores"]:
         live = np.asarray([x for x in sc if x > -100])
         if len(live) > 1 and live.std() > 0:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from llmr.core.io import read_parquet, write_parquet
+from llmr.core.schema import section_defaults
 from llmr.training.groups import (
     FILL_SCORE,
     GroupSampler,
@@ -23,12 +24,17 @@ from helpers.tiny import synthetic_scores
 
 DOCS = np.arange(20)  # pool indices 0..19, best first
 SCORES = -np.arange(20, dtype=float)  # descending
+# the schema's negative window (the paper's: positive from the top 3, negatives from the
+# bottom 16), which the tests below spell out
+WINDOW = {k: section_defaults("reward")[k] for k in ("pos_top", "neg_bottom")}
 
 
 def test_positive_from_top3_negatives_from_bottom16():
     seen_pos = set()
     for seed in range(200):
-        docs, scores = sample_group(DOCS, SCORES, np.random.default_rng(seed), n_negatives=7)
+        docs, scores = sample_group(
+            DOCS, SCORES, np.random.default_rng(seed), n_negatives=7, **WINDOW
+        )
         assert len(docs) == 8 and len(set(docs.tolist())) == 8
         seen_pos.add(int(docs[0]))
         assert docs[0] in (0, 1, 2)
@@ -43,7 +49,7 @@ def test_negatives_never_top_candidates_when_few_are_scored():
     assert list(negative_window(12, 3, 16)) == list(range(3, 12))
     assert list(negative_window(32, 3, 16)) == list(range(16, 32))  # the paper's bottom 16
     for seed in range(300):
-        g, s = sample_group(docs, scores, np.random.default_rng(seed), n_negatives=7)
+        g, s = sample_group(docs, scores, np.random.default_rng(seed), n_negatives=7, **WINDOW)
         assert g[0] in (0, 1, 2)
         assert not set(g[1:].tolist()) & {0, 1, 2}
         assert len(set(g.tolist())) == 8
@@ -53,12 +59,12 @@ def test_never_the_positive_and_determinism():
     docs = np.array([5, 6, 7, 8, 9])
     for seed in range(50):
         g, _ = sample_group(
-            docs, np.array([5.0, 4.0, 3.0, 2.0, 1.0]), np.random.default_rng(seed), 2
+            docs, np.array([5.0, 4.0, 3.0, 2.0, 1.0]), np.random.default_rng(seed), 2, **WINDOW
         )
         assert g[0] not in g[1:]
         assert set(g[1:].tolist()) == {8, 9}
-    a = sample_group(DOCS, SCORES, np.random.default_rng(7), 7)
-    b = sample_group(DOCS, SCORES, np.random.default_rng(7), 7)
+    a = sample_group(DOCS, SCORES, np.random.default_rng(7), 7, **WINDOW)
+    b = sample_group(DOCS, SCORES, np.random.default_rng(7), 7, **WINDOW)
     np.testing.assert_array_equal(a[0], b[0])
 
 
@@ -78,7 +84,7 @@ def test_same_label_removal_and_random_fill():
     docs, scores = np.arange(8), -np.arange(8, dtype=float)
     for seed in range(50):
         g, s = sample_group(
-            docs, scores, np.random.default_rng(seed), n_negatives=5, pool=pool,
+            docs, scores, np.random.default_rng(seed), n_negatives=5, **WINDOW, pool=pool,
             same_label=("t", "yes"), exclude=frozenset({28}),
         )  # fmt: skip
         negs = g[1:]
@@ -104,6 +110,7 @@ def test_same_label_filter_applies_to_the_query_task_only():
             scores,
             np.random.default_rng(seed),
             n_negatives=2,
+            **WINDOW,
             pool=pool,
             same_label=("t", "yes"),
         )
@@ -151,7 +158,7 @@ def test_load_scored_splits_and_filters(tiny_data, scored):
 def test_sampler_removes_same_label_for_classification(tiny_data, scored):
     pool = PassagePool.load(tiny_data["passages"])
     tr, _ = load_scored([scored], pool, tiny_data["tasks"], 0.0, "train", reward_filters=False)
-    s = GroupSampler(tr, pool, n_negatives=3, drop_same_label=True, seed=1)
+    s = GroupSampler(tr, pool, n_negatives=3, **WINDOW, drop_same_label=True, seed=1)
     for qi in range(len(tr)):
         docs, _ = s.group(qi, epoch=0)
         assert not set(docs.tolist()) & tr.self_idx[qi]
@@ -196,7 +203,7 @@ def test_concat_keeps_one_list_per_file_and_groups_within_it(tiny_data, tmp_path
     assert len(q) == 2 and counts["kept"] == 2
     assert q.frame["query_id"].tolist() == [base["query_id"].iat[0]] * 2
     lists = [set(pool.lookup(ids[:20], "a").tolist()), set(pool.lookup(ids[20:], "b").tolist())]
-    s = GroupSampler(q, pool, n_negatives=3, seed=0)
+    s = GroupSampler(q, pool, n_negatives=3, **WINDOW, drop_same_label=False, seed=0)
     for row in (0, 1):
         top3 = [int(d) for d in q.docs[row][:3]]
         bottom16 = {int(d) for d in q.docs[row][4:]}

@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
 
 from llmr.core.io import read_json, read_parquet, write_parquet
-from llmr.core.schema import training_defaults
+from llmr.core.schema import stage_defaults, training_defaults
 from llmr.training import loop, reward
 from llmr.training.groups import PassagePool, ScoredQueries
 
@@ -86,9 +86,9 @@ def test_teacher_covers_every_query_and_topk_candidates(trained, tiny_data, scor
         [str(tmp_path / "cand.parquet")],
         tiny_data["passages"],
         str(tmp_path / "teacher.parquet"),
-        topk=4,
         scores=[str(tmp_path / "scores.parquet")],
-        max_length=48,
+        **stage_defaults(reward.reward_score, "teacher", "reward", "precision")
+        | {"topk": 4, "max_length": 48},
     )
     t = read_parquet(tmp_path / "teacher.parquet").set_index("query_id")
     assert set(t.index) == set(train["query_id"])  # every training query
@@ -210,8 +210,9 @@ def test_reward_model_tokenizer_passes_no_token_types(trained):
     tok.tokenizer = _TypesByDefault(tok.tokenizer)
     enc = tok(["query\nanswer"], ["passage"], truncation="longest_first", max_length=16)
     assert "token_type_ids" not in enc and tok.pad_token_id is not None
-    assert reward.pair_draw("q1", "d1") == reward.pair_draw("q1", "d1")
-    assert len({reward.pair_draw("q1", f"d{i}") % 3 for i in range(30)}) == 3
+    seed = reward.TEACHER_DRAW_SEED
+    assert reward.pair_draw("q1", "d1", seed) == reward.pair_draw("q1", "d1", seed)
+    assert len({reward.pair_draw("q1", f"d{i}", seed) % 3 for i in range(30)}) == 3
 
 
 def test_teacher_pairs_topk_100_and_llm_scored_only(scored, tmp_path):
@@ -251,10 +252,9 @@ def test_teacher_llm_scored_only_labels_the_llm_pairs_alone(trained, tiny_data, 
         [scored],
         tiny_data["passages"],
         str(tmp_path / "t.parquet"),
-        topk=100,
         scores=[str(tmp_path / "scores.parquet")],
-        max_length=48,
-        llm_scored_only=True,
+        **stage_defaults(reward.reward_score, "teacher", "reward", "precision")
+        | {"max_length": 48, "llm_scored_only": True},
     )
     t = read_parquet(tmp_path / "t.parquet")
     assert t["query_id"].tolist() == s["query_id"].tolist()

@@ -37,9 +37,10 @@ def prepare(
     out_test: str,
     out_passages: str,
     out_tasks: str,
-    task_metrics: dict[str, str] | None = None,
-    template: int = 0,
-    max_malformed_fraction: float = 0.1,
+    *,
+    task_metrics: dict[str, str],
+    max_malformed_fraction: float,
+    template: int | None = None,
 ) -> None:
     """Build the example, passage and task tables for a suite.
 
@@ -51,7 +52,8 @@ def prepare(
     The demonstration pool is the training split of every task, held-out ones included
     (they are only excluded from training the reward model and retriever).
     A BIG-bench task's malformed examples are skipped (and logged); the task is refused when
-    more than ``max_malformed_fraction`` of its examples are malformed.
+    more than ``max_malformed_fraction`` of its examples are malformed. The settings have no
+    defaults (the config's ``suite``); ``template`` is needed by source ``original`` alone.
     """
     unknown = [t for t in held_out if t not in tasks]
     if unknown:
@@ -84,6 +86,8 @@ def prepare(
     elif source == "original":  # the paper's datasets; source_dir: local copies or empty
         from llmr.data.tasks.original import load_original
 
+        if template is None:
+            raise ValueError("suite source 'original' needs a template index (suite.template)")
         train, test, passages, meta = load_original(
             source_dir, tasks, max_train_per_task, max_test_per_task, seed, template
         )
@@ -91,7 +95,7 @@ def prepare(
         raise ValueError(f"unknown suite source {source!r} (bigbench, released, hub, original)")
     _check_unique_ids(train, test, passages, source_dir)
     _check_single_line_labels(train, test, meta, source_dir)
-    for name, metric in (task_metrics or {}).items():
+    for name, metric in task_metrics.items():
         if name not in meta:
             raise ValueError(f"task_metrics: unknown task name {name!r}")
         meta[name]["metric"] = metric

@@ -36,13 +36,15 @@ import pandas as pd
 
 from llmr.core.io import RecordError, check_surrogates
 from llmr.core.records import CLASSIFICATION, GENERATION, LETTERS, MULTIPLE_CHOICE, option_letter
+from llmr.core.schema import section_defaults
 from llmr.data.tasks.split import split_indices
 
 log = logging.getLogger(__name__)
 
 MAX_LABELS = 10
 DEFAULT_INPUT_PREFIXES = {"", "\nQ: ", "Q: "}
-DEFAULT_MAX_MALFORMED_FRACTION = 0.1
+# the config schema's suite.max_malformed_fraction (``llmr tasks check`` and direct callers)
+DEFAULT_MAX_MALFORMED_FRACTION = section_defaults("suite")["max_malformed_fraction"]
 
 # The fixed list of reasons a task can be refused for (``llmr tasks check`` shows them).
 REFUSAL_REASONS = {

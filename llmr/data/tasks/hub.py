@@ -19,7 +19,6 @@ from llmr.core.io import CANDIDATE_FIELDS, RecordError, atomic_path, iter_jsonl,
 
 log = logging.getLogger(__name__)
 
-RELEASED_REPO = "intfloat/llm-retriever-tasks"
 SUITE_FILES = ("train", "test", "passages")
 CANDIDATE_FILES = ("bm25_train", "kd_bm25_train", "kd_it2_train")
 RELEASED_FILES = SUITE_FILES + CANDIDATE_FILES
@@ -76,8 +75,9 @@ def validate_released(path: str | Path, stem: str) -> int:
 def fetch_released(
     name: str,
     out: str,
-    repo_id: str = RELEASED_REPO,
-    revision: str | None = None,
+    *,
+    repo_id: str,
+    revision: str | None,
     endpoint: str | None = None,
     timeout: float = 5.0,
 ) -> None:

@@ -98,7 +98,7 @@ def paper_task_meta(name: str) -> dict[str, Any] | None:
 
 
 def format_rows(
-    defn: TaskDef, rows: Iterable[dict[str, Any]], which: str, template: int = 0
+    defn: TaskDef, rows: Iterable[dict[str, Any]], which: str, template: int
 ) -> pd.DataFrame:
     """Convert hub rows of one split into paper records (examples table columns)."""
     query_template = template_of(defn, template)
@@ -166,7 +166,7 @@ def load_original(
     max_train: int | None,
     max_test: int | None,
     seed: int,
-    template: int = 0,
+    template: int,
     cache_dir: str | None = None,
 ):
     """Convert the paper's datasets: returns (train, test, passages, meta) like load_released.
