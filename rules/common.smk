@@ -12,30 +12,6 @@ validate(config, schema="../schemas/config.schema.yaml")
 check_config(config)  # contradictory values (naming both keys), given files, package specs
 
 SUITE = config["suite"]
-if not set(SUITE["held_out"]) <= set(SUITE["tasks"]):
-    raise ValueError(
-        f"config suite.held_out names tasks not in suite.tasks: "
-        f"{sorted(set(SUITE['held_out']) - set(SUITE['tasks']))}"
-    )
-if SUITE["source"] == "released" and not SUITE["released_dir"]:
-    raise ValueError("config suite.source is 'released' but suite.released_dir is not set")
-if (
-    SUITE["source"] == "original"
-    and SUITE["original_dir"]
-    and not os.path.isdir(SUITE["original_dir"])
-):
-    raise ValueError(f"config suite.original_dir: no folder {SUITE['original_dir']!r}")
-
-for _key in ("llm", "encoder", "reward_init"):
-    _name = config["models"][_key]
-    _local = os.path.isabs(_name) or _name.startswith((".", "~"))
-    if (
-        _name not in config["offline_models"]
-        and _local
-        and not os.path.exists(os.path.expanduser(_name))
-    ):
-        raise ValueError(f"config models.{_key}: local model path {_name!r} does not exist")
-
 ROUNDS = int(config["rounds"])
 EVAL = config["eval"]
 GIVEN = config["given"]
@@ -86,6 +62,13 @@ def retriever_model(name):
     if name in ("epr", "llm_kd") or (name.startswith("llmr") and name[4:].isdigit()):
         return f"results/models/{name}"  # the model folder has the retriever's name
     return EVAL["extra_retrievers"][name]
+
+
+def encode_length(name):
+    """Tokens a dense retriever's texts are cut to: the length it trained at (EPR: the epr
+    section's; LLM-R, llm_kd, the base encoder they start from and extra retrievers: the
+    retriever section's)."""
+    return config["epr" if name == "epr" else "retriever"]["max_length"]
 
 
 def retriever_model_input(name):

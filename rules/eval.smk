@@ -144,6 +144,7 @@ rule agreement:
         pooling=model_params()["pooling"],
         query_prefix=model_params()["query_prefix"],
         passage_prefix=model_params()["passage_prefix"],
+        encode_length=encode_length("llmr"),
         # the reward model scores pairs as in rule reward_score
         max_length=config["reward"]["max_length"],
         token_budget=config["teacher"]["token_budget"],

@@ -58,6 +58,7 @@ rule dense_index:
         index_type="flat",
         pooling=model_params()["pooling"],
         passage_prefix=model_params()["passage_prefix"],
+        max_length=lambda wc: encode_length(wc.dense),
         code=script_code("dense_index.py"),
     script:
         "../workflow_scripts/dense_index.py"
@@ -85,6 +86,7 @@ rule search_topk:
         exclude_self=True,
         pooling=model_params()["pooling"],
         query_prefix=model_params()["query_prefix"],
+        max_length=encode_length("llmr"),
         code=script_code("dense_search.py"),
     script:
         "../workflow_scripts/dense_search.py"
@@ -130,6 +132,7 @@ rule eval_candidates_dense:
         exclude_self=True,
         pooling=model_params()["pooling"],
         query_prefix=model_params()["query_prefix"],
+        max_length=lambda wc: encode_length(wc.dense),
         code=script_code("dense_search.py"),
     script:
         "../workflow_scripts/dense_search.py"

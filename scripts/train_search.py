@@ -62,8 +62,9 @@ def search_candidates(model_dir: str, data: Path, out_dir: Path, topk: int, hp: 
     pool = read_passages(str(data / "passages.parquet"))
     queries = read_queries(str(data / "test_eval.parquet"))
     model, tok = load_encoder(model_dir)
-    p_emb = encode(model, tok, pool["contents"].tolist(), hp["passage_prefix"], hp["pooling"])
-    q_emb = encode(model, tok, queries["query"].tolist(), hp["query_prefix"], hp["pooling"])
+    enc = {"pooling": hp["pooling"], "max_length": hp["max_length"]}
+    p_emb = encode(model, tok, pool["contents"].tolist(), prefix=hp["passage_prefix"], **enc)
+    q_emb = encode(model, tok, queries["query"].tolist(), prefix=hp["query_prefix"], **enc)
     out_dir.mkdir(parents=True, exist_ok=True)
     run_search(
         queries,

@@ -34,7 +34,7 @@ STAGES: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     "llmr.data.tasks.subsample": ((), frozenset({"max_per_task", "seed"})),
     "llmr.evaluation.agreement.agreement": (
         ("teacher", "reward", "models", "heldback_fraction", "precision"),
-        frozenset(),
+        frozenset({"encode_length"}),
     ),
     "llmr.evaluation.evaluate.evaluate": (("eval", "precision"), frozenset()),
     "llmr.evaluation.prompts.build_prompts": (("eval", "models"), frozenset()),
@@ -44,8 +44,8 @@ STAGES: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     "llmr.reporting.report.training_curves": ((), frozenset()),
     "llmr.retrieval.bm25.build_index": (("bm25",), frozenset()),
     "llmr.retrieval.bm25.search": (("bm25",), frozenset()),
-    "llmr.retrieval.index.build_index": (("models",), frozenset()),
-    "llmr.retrieval.index.search": (("bm25", "models"), frozenset()),
+    "llmr.retrieval.index.build_index": (("models", "retriever"), frozenset()),
+    "llmr.retrieval.index.search": (("bm25", "models", "retriever"), frozenset()),
     "llmr.retrieval.oracle.gold_label_candidates": (("eval",), frozenset({"topk"})),
     "llmr.scoring.score.gather": ((), frozenset()),
     "llmr.scoring.score.score_shard": (("score", "precision"), frozenset()),
@@ -182,6 +182,8 @@ def _helpers() -> list[tuple[Callable[..., Any], set[str]]]:
     from llmr.evaluation.evaluate import _predict_task
     from llmr.evaluation.prompts import kmeans_demos
     from llmr.models.cross_encoder import score_pairs
+    from llmr.models.encoder import encode_texts
+    from llmr.retrieval.index import encode
     from llmr.training import distill, groups, loop, reward
 
     window = {"pos_top", "neg_bottom"}
@@ -201,6 +203,8 @@ def _helpers() -> list[tuple[Callable[..., Any], set[str]]]:
         (_predict_task, {"max_length", "max_new_tokens", "token_budget"}),
         (kmeans_demos, {"seed"}),
         (score_pairs, {"max_length", "token_budget"}),
+        (encode, {"prefix", "pooling", "max_length"}),
+        (encode_texts, {"pooling", "max_length"}),
         (load_original, {"template"}),
         (format_rows, {"template"}),
     ]

@@ -251,7 +251,7 @@ def test_released_checkpoint_with_a_local_encoder(tmp_path, tiny_data, tiny_enco
         tiny_encoder,
         tiny_data["passages"],
         str(index),
-        **stage_defaults(build_index, "models") | {"max_length": 32, "batch_size": 16},
+        **stage_defaults(build_index, "models", "retriever") | {"max_length": 32},
     )
     out = tmp_path / "cands.parquet"
     search(
@@ -260,7 +260,7 @@ def test_released_checkpoint_with_a_local_encoder(tmp_path, tiny_data, tiny_enco
         tiny_data["passages"],
         tiny_data["test"],
         str(out),
-        **stage_defaults(search, "models") | {"topk": 5, "max_length": 32},
+        **stage_defaults(search, "models", "retriever") | {"topk": 5, "max_length": 32},
     )
     cands = pd.read_parquet(out)
     test = pd.read_parquet(tiny_data["test"])

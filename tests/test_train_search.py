@@ -35,15 +35,16 @@ def test_candidates_equal_the_pipelines_faiss_search(tiny_data, tiny_encoder, tm
     for k in ("passages", "tasks"):
         shutil.copy(tiny_data[k], data / f"{k}.parquet")
     shutil.copy(tiny_data["test"], data / "test_eval.parquet")
-    hp = {"pooling": "mean", "query_prefix": "", "passage_prefix": ""}
+    hp = {"pooling": "mean", "query_prefix": "", "passage_prefix": "", "max_length": 48}
     train_search.search_candidates(tiny_encoder, data, tmp_path / "mine", 5, hp)
-    pooling, query_prefix, passage_prefix = hp.values()
+    pooling, query_prefix, passage_prefix, max_length = hp.values()
     build_index(
         tiny_encoder,
         tiny_data["passages"],
         str(tmp_path / "index"),
         pooling=pooling,
         passage_prefix=passage_prefix,
+        max_length=max_length,
     )
     search(
         str(tmp_path / "index"),
@@ -54,6 +55,7 @@ def test_candidates_equal_the_pipelines_faiss_search(tiny_data, tiny_encoder, tm
         topk=5,
         pooling=pooling,
         query_prefix=query_prefix,
+        max_length=max_length,
     )
     mine = pd.read_parquet(tmp_path / "mine" / "candidates.parquet")
     ref = pd.read_parquet(tmp_path / "faiss.parquet")

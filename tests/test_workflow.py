@@ -187,6 +187,10 @@ def test_complete_run_outputs(done_run):
     for qid in held_in:
         assert list(teacher.at[qid, "doc_ids"])[:10] == list(cands.at[qid, "doc_ids"])[:10]
     assert (wd / "benchmarks/score/round0").is_dir()
+    # each dense index encodes at the length its retriever trained at (.test/config.yaml: 64)
+    for r in ("base", "epr", "llm_kd", "llmr1"):
+        meta = json.loads((wd / f"results/index/{r}/meta.json").read_text())
+        assert meta["max_length"] == 64, (r, meta["max_length"])
 
 
 def test_outputs_stay_writable_by_their_owner(done_run):

@@ -235,6 +235,7 @@ def default_pool(
     pool_parquet: str, queries_parquet: str, encoder: str, n_queries: int, seed: int
 ) -> tuple[list[str], list[str], np.ndarray, np.ndarray, dict]:
     """(pool texts, query texts, pool embeddings (N, H), query embeddings (Q, H), info)."""
+    from llmr.core.schema import section_defaults
     from llmr.models.encoder import load_encoder
     from llmr.retrieval.index import encode
 
@@ -245,15 +246,17 @@ def default_pool(
     queries = qdf["query"].astype(str).tolist()
     model, tok = load_encoder(encoder)
     t0 = time.perf_counter()
-    emb = encode(model, tok, pool)
-    q_emb = encode(model, tok, queries)
+    models = section_defaults("models")  # the default pipeline's dense index and search
+    enc = {"pooling": models["pooling"], "max_length": section_defaults("retriever")["max_length"]}
+    emb = encode(model, tok, pool, prefix=models["passage_prefix"], **enc)
+    q_emb = encode(model, tok, queries, prefix=models["query_prefix"], **enc)
     info = {
         "pool": pool_parquet,
         "queries_from": queries_parquet,
         "n_passages": len(pool),
         "n_queries": len(queries),
         "encoder": encoder,
-        "embeddings": "real encoder embeddings (mean pooling, L2-normalised)",
+        "embeddings": f"real encoder embeddings ({models['pooling']} pooling, L2-normalised)",
         "encode_s": time.perf_counter() - t0,
     }
     return pool, queries, emb, q_emb, info

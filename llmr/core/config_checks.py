@@ -158,6 +158,23 @@ def _made_by_a_rule(path: str) -> bool:
     )
 
 
+def _check_inputs(config: Mapping[str, Any], workdir: Path) -> None:
+    """The suite's source folders and the local model folders the config names exist."""
+    suite = config["suite"]
+    if suite.get("source") == "released" and not suite.get("released_dir"):
+        _fail("suite.source is 'released' but suite.released_dir is not set")
+    folder = suite.get("original_dir")
+    if suite.get("source") == "original" and folder and not (workdir / folder).is_dir():
+        _fail(f"suite.original_dir: no folder {folder!r}")
+    offline = config.get("offline_models", {})
+    for key in ("llm", "encoder", "reward_init"):
+        name = str(config.get("models", {}).get(key, ""))
+        local = os.path.isabs(name) or name.startswith((".", "~"))
+        if name and name not in offline and local:
+            if not (workdir / os.path.expanduser(name)).exists():
+                _fail(f"models.{key}: local model path {name!r} does not exist")
+
+
 def check_config(config: Mapping[str, Any], workdir: str | os.PathLike = ".") -> None:
     """Cross-key checks of a schema-valid config (defaults filled in); ConfigError names
     both keys of a contradiction."""
@@ -179,6 +196,7 @@ def check_config(config: Mapping[str, Any], workdir: str | os.PathLike = ".") ->
                 f"(suite.tasks: {tasks})"
             )
 
+    _check_inputs(config, Path(workdir))
     for name, spec in config.get("offline_models", {}).items():
         check_requirement(spec.get("package"), f"offline_models.{name}.package")
     if "bigbench_package" in config:

@@ -99,15 +99,16 @@ def _cosine_scores(
     pooling: str,
     query_prefix: str,
     passage_prefix: str,
+    max_length: int,
 ) -> list[np.ndarray]:
-    """Per query (K_i,) cosine similarities under the encoder at ``model_path``."""
+    """Per query (K_i,) cosine similarities under the encoder at ``model_path`` (texts cut to
+    ``max_length`` tokens)."""
     model, tok = load_encoder(model_path)
-    q = encode_texts(model, tok, queries, pooling=pooling, prefix=query_prefix, desc="queries")
+    enc = {"pooling": pooling, "max_length": max_length}
+    q = encode_texts(model, tok, queries, prefix=query_prefix, desc="queries", **enc)
     need = np.unique(np.concatenate(docs)) if docs else np.zeros(0, dtype=np.int64)
-    p = encode_texts(
-        model, tok, [pool.contents[i] for i in need], pooling=pooling, prefix=passage_prefix,
-        desc="passages",
-    )  # fmt: skip
+    passages = [pool.contents[i] for i in need]
+    p = encode_texts(model, tok, passages, prefix=passage_prefix, desc="passages", **enc)
     where = {int(d): j for j, d in enumerate(need)}
     return [p[[where[int(d)] for d in ds]] @ q[i] for i, ds in enumerate(docs)]
 
@@ -125,6 +126,7 @@ def agreement(
     pooling: str,
     query_prefix: str,
     passage_prefix: str,
+    encode_length: int,
     max_length: int,
     token_budget: int,
     precision: str,
@@ -133,7 +135,8 @@ def agreement(
     """Write a CSV (round, scorer, metric, value, n) of each scorer's agreement with the
     LLM scores of ``scores`` on its held-back training queries. The reward model scores
     pairs as the teacher does (``max_length``, ``token_budget``, ``precision``: the rule
-    reward_score's values)."""
+    reward_score's values); the encoders cut texts to ``encode_length`` tokens, the
+    retriever's training length."""
     df = merge_scored([scores])
     df = df[heldback_mask(list(df["query_id"]), heldback_fraction)].reset_index(drop=True)
     df = df[[len(d) > 0 for d in df["doc_ids"]]].reset_index(drop=True)
@@ -164,9 +167,8 @@ def agreement(
         scorers["bm25"] = bm25
     if len(df):
         queries = [str(q) for q in df["query"]]
-        scorers["base_encoder"] = list(
-            _cosine_scores(base_encoder, queries, docs, pool, pooling, query_prefix, passage_prefix)
-        )
+        encoding = (pooling, query_prefix, passage_prefix, encode_length)
+        scorers["base_encoder"] = list(_cosine_scores(base_encoder, queries, docs, pool, *encoding))
         model, tok = load_reward_model(reward_model)
         firsts, seconds = [], []
         for rec, ds in zip(df.to_dict("records"), docs, strict=True):
@@ -187,9 +189,7 @@ def agreement(
             sizes,
         )
         del model
-        scorers["retriever"] = list(
-            _cosine_scores(retriever, queries, docs, pool, pooling, query_prefix, passage_prefix)
-        )
+        scorers["retriever"] = list(_cosine_scores(retriever, queries, docs, pool, *encoding))
     else:
         for name in ("base_encoder", "reward", "retriever"):
             scorers[name] = []

@@ -156,7 +156,7 @@ def _embed_queries(embeddings: str, queries: list[str], prefix: str) -> np.ndarr
     meta = json.loads(meta_file.read_text())
     model, tok = load_encoder(meta["encoder"])
     emb = encode(
-        model, tok, queries, prefix, meta.get("pooling", "mean"), meta.get("max_length", 256)
+        model, tok, queries, prefix=prefix, pooling=meta["pooling"], max_length=meta["max_length"]
     )
     log.info("embedded %d test queries with %s for k-means ordering", len(queries), meta["encoder"])
     return _normalize(emb)

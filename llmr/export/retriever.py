@@ -168,15 +168,15 @@ class Retriever:
                 f"from the index's {index.d}"
             )
 
-        def search(queries: list[str], n: int, batch_size: int = 64):
+        def search(queries: list[str], n: int, batch_size: int):
             q = encode(
                 model,
                 tok,
                 queries,
-                manifest["query_prefix"],
-                manifest["pooling"],
-                manifest["max_length"],
-                batch_size,
+                prefix=manifest["query_prefix"],
+                pooling=manifest["pooling"],
+                max_length=manifest["max_length"],
+                batch_size=batch_size,
             )
             return faiss_topk(index, q, n)
 
@@ -198,7 +198,7 @@ class Retriever:
                 f"{root}: BM25 index holds {index.n_passages} passages, pool {n_pool}"
             )
 
-        def search(queries: list[str], n: int, batch_size: int = 64):
+        def search(queries: list[str], n: int, batch_size: int):
             return index.topk(queries, n)
 
         return search

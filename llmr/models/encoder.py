@@ -13,6 +13,10 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 
 from llmr.core.device import autocast_context, pick_device
 
+# texts per encoder forward pass when embedding queries and passages (inference only: it
+# sets throughput and memory, not what is computed)
+ENCODE_BATCH = 64
+
 
 def load_encoder(path: str, device: str | None = None) -> tuple[PreTrainedModel, object]:
     """Load an encoder (model, tokenizer) from a local folder or hub id.
@@ -60,15 +64,17 @@ def encode_texts(
     model: PreTrainedModel,
     tokenizer,
     texts: Sequence[str],
-    batch_size: int = 64,
-    max_length: int = 256,
-    pooling: str = "mean",
+    *,
+    max_length: int,
+    pooling: str,
+    batch_size: int = ENCODE_BATCH,
     normalize: bool = True,
     prefix: str = "",
     progress: bool = True,
     desc: str = "encode",
 ) -> np.ndarray:
-    """Encode texts into an (N, H) float32 array, batching length-sorted texts."""
+    """Encode texts (``prefix`` prepended, truncated to ``max_length`` tokens) into an (N, H)
+    float32 array, batching length-sorted texts."""
     if len(texts) == 0:
         return np.zeros((0, model.config.hidden_size), dtype=np.float32)
     device = next(model.parameters()).device

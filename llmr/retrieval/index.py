@@ -23,7 +23,7 @@ import faiss
 import numpy as np
 
 from llmr.core.io import atomic_path, read_json, write_json
-from llmr.models.encoder import encode_texts, load_encoder
+from llmr.models.encoder import ENCODE_BATCH, encode_texts, load_encoder
 from llmr.retrieval.candidates import (
     check_ids,
     ids_fingerprint,
@@ -80,10 +80,11 @@ def encode(
     model,
     tokenizer,
     texts: Sequence[str],
-    prefix: str = "",
-    pooling: str = "mean",
-    max_length: int = 256,
-    batch_size: int = 64,
+    *,
+    prefix: str,
+    pooling: str,
+    max_length: int,
+    batch_size: int = ENCODE_BATCH,
 ) -> np.ndarray:
     """Encode texts (prefix prepended, truncated to ``max_length`` tokens) into (N, H) float32."""
     return encode_texts(
@@ -144,22 +145,27 @@ def build_index(
     *,
     pooling: str,
     passage_prefix: str,
-    max_length: int = 256,
-    batch_size: int = 64,
+    max_length: int,
     nlist: int | None = None,
     nprobe: int = 16,
     hnsw_m: int = 32,
     recall_k: int = 10,
 ) -> None:
     """Encode the pool with ``encoder`` and write a FAISS index folder to ``out_dir``.
-    ``pooling`` and ``passage_prefix`` have no defaults: the config's ``models`` section."""
+    ``pooling`` and ``passage_prefix`` have no defaults (the config's ``models`` section), nor
+    ``max_length``: the tokens the retriever was trained on (its training section's)."""
     if index_type not in INDEX_TYPES:
         raise ValueError(f"unknown index_type {index_type!r}; use one of {INDEX_TYPES}")
     pool = read_passages(passages)
     model, tok = load_encoder(encoder)
     t0 = time.perf_counter()
     emb = encode(
-        model, tok, pool["contents"].tolist(), passage_prefix, pooling, max_length, batch_size
+        model,
+        tok,
+        pool["contents"].tolist(),
+        prefix=passage_prefix,
+        pooling=pooling,
+        max_length=max_length,
     )
     log.info("encoded %d passages in %.1fs", len(emb), time.perf_counter() - t0)
     index, params = make_faiss_index(emb, index_type, nlist, nprobe, hnsw_m)
@@ -229,16 +235,15 @@ def search(
     topk: int,
     query_prefix: str,
     pooling: str,
-    max_length: int = 256,
-    batch_size: int = 64,
+    max_length: int,
     run_file: str | None = None,
 ) -> None:
     """Dense top-k candidates for each example of ``queries``; writes the candidates table.
 
     ``encoder`` and ``pooling`` must be those the index was built with (checked against
     ``meta.json``). An empty query string is encoded as is (special tokens only) and still
-    gets ``topk`` candidates. ``topk``, ``query_prefix`` and ``pooling`` have no defaults
-    (the rule's, from the config).
+    gets ``topk`` candidates. ``topk``, ``query_prefix``, ``pooling`` and ``max_length``
+    have no defaults (the rule's, from the config; ``max_length`` as in :func:`build_index`).
     """
     index, meta = load_index(index_dir)
     if encoder_fingerprint(encoder) != meta["encoder_fingerprint"]:
@@ -253,7 +258,14 @@ def search(
     qdf = read_queries(queries)
     model, tok = load_encoder(encoder)
     t0 = time.perf_counter()
-    q_emb = encode(model, tok, qdf["query"].tolist(), query_prefix, pooling, max_length, batch_size)
+    q_emb = encode(
+        model,
+        tok,
+        qdf["query"].tolist(),
+        prefix=query_prefix,
+        pooling=pooling,
+        max_length=max_length,
+    )
     log.info("encoded %d queries in %.1fs", len(q_emb), time.perf_counter() - t0)
     run_search(
         qdf,

@@ -46,6 +46,7 @@ def test_agreement_csv(tiny_data, tiny_encoder, tmp_path):
     agreement(
         0, scores, tiny_data["passages"], tiny_encoder, str(rm), tiny_encoder, str(out),
         **settings | {"heldback_fraction": 0.3},
+        encode_length=64,
         bm25_candidates=scores,  # BM25 scores = LLM scores here
     )  # fmt: skip
     df = pd.read_csv(out)

@@ -202,12 +202,15 @@ def test_kmeans_ordered_by_similarity_from_index_encoder(toy, tmp_path, tiny_enc
         tiny_encoder,
         toy["passages"],
         str(tmp_path / "idx"),
-        **stage_defaults(build_index, "models"),
+        **stage_defaults(build_index, "models", "retriever"),
     )
     emb = str(tmp_path / "idx" / "embeddings.npy")
     df = _build(toy, tmp_path, method="kmeans", k=2, embeddings=emb)
     model, tok = load_encoder(tiny_encoder)
-    q = encode(model, tok, ["qa", "qb"])
+    meta = stage_defaults(build_index, "models", "retriever")
+    q = encode(
+        model, tok, ["qa", "qb"], prefix="", pooling=meta["pooling"], max_length=meta["max_length"]
+    )
     p = np.load(emb)
     pos = {pid: i for i, pid in enumerate(["a1", "a2", "a3", "a4", "b1", "b2"])}
     for qi, qid in enumerate(["q1", "q2"]):

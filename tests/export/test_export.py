@@ -83,7 +83,8 @@ def built(tmp_path_factory, tiny_encoder, tiny_data):
                 encoder=str(enc),
                 passages=d["passages"],
                 out_dir=str(idx),
-                **stage_defaults(index.build_index, "models") | {"passage_prefix": PASSAGE_PREFIX},
+                **stage_defaults(index.build_index, "models", "retriever")
+                | {"passage_prefix": PASSAGE_PREFIX},
             )
             index.search(
                 index_dir=str(idx),
@@ -91,7 +92,7 @@ def built(tmp_path_factory, tiny_encoder, tiny_data):
                 passages=d["passages"],
                 queries=d["test"],
                 out=cands,
-                **stage_defaults(index.search, "models")
+                **stage_defaults(index.search, "models", "retriever")
                 | {"topk": K * FACTOR, "query_prefix": QUERY_PREFIX},
             )
         for variant in ("task_filter", "no_filter"):
@@ -320,7 +321,7 @@ def test_export_checks_index_settings(built, tiny_data, tiny_encoder, tmp_path):
         encoder=tiny_encoder,
         passages=tiny_data["passages"],
         out_dir=str(idx),
-        **stage_defaults(index.build_index, "models"),
+        **stage_defaults(index.build_index, "models", "retriever"),
     )
     common = dict(
         name="llmr2",

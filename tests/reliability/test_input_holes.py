@@ -362,6 +362,18 @@ CROSS_CASES = {
         {"suite.held_out": ["nope"]},
         r"suite\.held_out names tasks not in suite\.tasks: \['nope'\]",
     ),
+    "released_source_without_its_folder": (
+        {"suite.source": "released", "suite.released_dir": None},
+        r"suite\.source is 'released' but suite\.released_dir is not set",
+    ),
+    "original_dir_missing": (
+        {"suite.source": "original", "suite.original_dir": "no/such/dir"},
+        r"suite\.original_dir: no folder 'no/such/dir'",
+    ),
+    "local_model_folder_missing": (
+        {"models.encoder": "./no/such/encoder"},
+        r"models\.encoder: local model path '\./no/such/encoder' does not exist",
+    ),
     "given_scores_missing_file": (
         {"given.scores": "no/such/scores.jsonl.gz"},
         r"given\.scores: no file 'no/such/scores\.jsonl\.gz'; a given "
@@ -558,7 +570,7 @@ def exports(tmp_path_factory, tiny_encoder, tiny_data):
                 encoder=tiny_encoder,
                 passages=tiny_data["passages"],
                 out_dir=str(idx),
-                **stage_defaults(index.build_index, "models"),
+                **stage_defaults(index.build_index, "models", "retriever"),
             )
         export_retriever(
             out_dir=str(root / name),
@@ -933,7 +945,7 @@ def test_api_batch_size_must_be_positive(exports):
             r.retrieve(["x"], k=1, batch_size=bad)
 
 
-# distinct bad inputs in this file (docs/RELIABILITY.md quotes the total: 79)
+# distinct bad inputs in this file (docs/RELIABILITY.md quotes the total)
 BAD_INPUTS = {
     "zip-slip": len(ZIP_CASES),
     "names used as paths": len(NAME_CASES),
@@ -951,5 +963,5 @@ BAD_INPUTS = {
 
 
 def test_bad_input_count_matches_the_docs():
-    assert sum(BAD_INPUTS.values()) == 81
-    assert "81 distinct bad inputs" in (ROOT / "docs" / "RELIABILITY.md").read_text()
+    assert sum(BAD_INPUTS.values()) == 84
+    assert "84 distinct bad inputs" in (ROOT / "docs" / "RELIABILITY.md").read_text()

@@ -12,14 +12,14 @@ from llmr.core.schema import stage_defaults
 from llmr.models.encoder import load_encoder
 from llmr.retrieval import index as dense
 
-INDEX = stage_defaults(dense.build_index, "models")  # what the rule dense_index passes
-SEARCH = stage_defaults(dense.search, "bm25", "models")  # ... and search_topk
+INDEX = stage_defaults(dense.build_index, "models", "retriever")  # what the rule dense_index passes
+SEARCH = stage_defaults(dense.search, "bm25", "models", "retriever")  # ... and search_topk
 
 
 @pytest.fixture(scope="module")
 def flat_index(tiny_encoder, tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("dense") / "flat"
-    dense.build_index(tiny_encoder, tiny_data["passages"], str(out), max_length=64, **INDEX)
+    dense.build_index(tiny_encoder, tiny_data["passages"], str(out), **INDEX | {"max_length": 64})
     return str(out)
 
 
@@ -47,7 +47,7 @@ def test_flat_matches_bruteforce(flat_index, tiny_encoder, tiny_data, tmp_path):
     emb = np.load(f"{flat_index}/embeddings.npy")
     ids = read_json(f"{flat_index}/ids.json")
     model, tok = load_encoder(tiny_encoder)
-    q = dense.encode(model, tok, cands["query"].tolist(), max_length=64)
+    q = dense.encode(model, tok, cands["query"].tolist(), prefix="", pooling="mean", max_length=64)
     sims = q @ emb.T  # (Q, N)
     for r, row in enumerate(cands.itertuples()):
         np.testing.assert_allclose(row.doc_scores, np.sort(sims[r])[::-1][:5], atol=1e-4)
@@ -99,8 +99,8 @@ def test_trec_and_empty_query(flat_index, tiny_encoder, tiny_data, tmp_path):
 def test_long_query_truncated(tiny_encoder, tiny_data, flat_index, tmp_path):
     model, tok = load_encoder(tiny_encoder)
     long = " ".join(["apple river cloud"] * 400)  # ~1200 tokens > 512 positions
-    a = dense.encode(model, tok, [long], max_length=32)
-    b = dense.encode(model, tok, [long + " tiger violin"], max_length=32)
+    a = dense.encode(model, tok, [long], prefix="", pooling="mean", max_length=32)
+    b = dense.encode(model, tok, [long + " tiger violin"], prefix="", pooling="mean", max_length=32)
     np.testing.assert_allclose(a, b, atol=1e-6)
     assert dense.model_max_length(model, tok, 4096) == 512
     q = pd.DataFrame(
@@ -138,10 +138,9 @@ def test_approximate_index_records_recall(kind, tiny_encoder, tiny_data, tmp_pat
         tiny_data["passages"],
         str(out),
         index_type=kind,
-        max_length=32,
         recall_k=5,
         nlist=2,
-        **INDEX,
+        **INDEX | {"max_length": 32},
     )
     meta = read_json(out / "meta.json")
     assert 0.0 <= meta["recall_at_5"] <= 1.0 and meta["index_type"] == kind
