@@ -137,6 +137,14 @@ def measure_recall(index: faiss.Index, emb: np.ndarray, k: int, seed: int = 0) -
     return float(np.mean([len(set(t) & set(a)) / k for t, a in zip(truth, approx, strict=True)]))
 
 
+def _encode_logged(model, tok, texts, what: str, prefix: str, pooling: str, max_length: int):
+    """:func:`encode` of a column of ``texts`` (N,) -> (N, H), its time logged."""
+    t0 = time.perf_counter()
+    emb = encode(model, tok, texts.tolist(), prefix=prefix, pooling=pooling, max_length=max_length)
+    log.info("encoded %d %s in %.1fs", len(emb), what, time.perf_counter() - t0)
+    return emb
+
+
 def build_index(
     encoder: str,
     passages: str,
@@ -158,16 +166,9 @@ def build_index(
         raise ValueError(f"unknown index_type {index_type!r}; use one of {INDEX_TYPES}")
     pool = read_passages(passages)
     model, tok = load_encoder(encoder)
-    t0 = time.perf_counter()
-    emb = encode(
-        model,
-        tok,
-        pool["contents"].tolist(),
-        prefix=passage_prefix,
-        pooling=pooling,
-        max_length=max_length,
+    emb = _encode_logged(
+        model, tok, pool["contents"], "passages", passage_prefix, pooling, max_length
     )
-    log.info("encoded %d passages in %.1fs", len(emb), time.perf_counter() - t0)
     index, params = make_faiss_index(emb, index_type, nlist, nprobe, hnsw_m)
     meta = {
         "encoder": str(encoder),
@@ -257,16 +258,7 @@ def search(
     check_ids(index_dir, meta["ids_sha1"], pool)
     qdf = read_queries(queries)
     model, tok = load_encoder(encoder)
-    t0 = time.perf_counter()
-    q_emb = encode(
-        model,
-        tok,
-        qdf["query"].tolist(),
-        prefix=query_prefix,
-        pooling=pooling,
-        max_length=max_length,
-    )
-    log.info("encoded %d queries in %.1fs", len(q_emb), time.perf_counter() - t0)
+    q_emb = _encode_logged(model, tok, qdf["query"], "queries", query_prefix, pooling, max_length)
     run_search(
         qdf,
         pool,
