@@ -132,8 +132,13 @@ def _compare_rows(
     return rows
 
 
-def _training_row(variant: str, seed: int, run: Path) -> dict:
+def _training_row(variant: str, seed: int, run: Path) -> dict | None:
+    """The LLM-R training diagnostics of one run; None for a default seed run that kept only
+    its evaluations (a published seed folder); a variant run without them is an error."""
     path = next((run / p for p in MODEL_METRICS if (run / p).exists()), None)
+    if path is None and variant == "default":
+        log.warning("default seed %d: no LLM-R model metrics in %s; no training row", seed, run)
+        return None
     if path is None:
         raise ValueError(f"{run}: no LLM-R model metrics ({' or '.join(MODEL_METRICS)})")
     m = read_json(str(path))
@@ -188,7 +193,7 @@ def ablation_tables(
         for subset in sets:
             for row in _compare_rows(name, subset, seeds_runs, tasks, n_boot):
                 rows.append({"variant": name, "setting": cfg, **row})
-        training += [_training_row(name, s, r) for s, r in sorted(runs.items())]
+        training += filter(None, (_training_row(name, s, r) for s, r in sorted(runs.items())))
     deltas = pd.DataFrame(rows, columns=list(ABLATION_COLUMNS))
     return deltas, pd.DataFrame(training, columns=list(TRAINING_COLUMNS))
 

@@ -147,3 +147,16 @@ def test_setting_flattens_an_overlay(tmp_path):
 
 def test_committed_ablation_md_matches_its_csv():
     assert (COMMITTED / "ablation.md").read_text() == render(str(COMMITTED))
+
+
+def test_a_published_default_seed_without_model_metrics_has_no_training_row(folders):
+    """docs/results keeps a seed's evaluations only: its deltas still count, its training
+    row is left out; a variant run without its model metrics is refused."""
+    ablation, seeds, variants = folders
+    (seeds / "seed1/results/models/llmr1.metrics.json").unlink()
+    deltas, training = ablation_tables(str(ablation), str(seeds), str(variants), n_boot=10)
+    assert set(deltas[deltas.variant == "default"].seeds) == {"0,1", "0", "1"}
+    assert training[training.variant == "default"].seed.tolist() == [0]
+    (ablation / "hot/seed1/results/models/llmr1.metrics.json").unlink()
+    with pytest.raises(ValueError, match="no LLM-R model metrics"):
+        ablation_tables(str(ablation), str(seeds), str(variants), n_boot=10)
