@@ -152,6 +152,11 @@ def _compare_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--per-task", action="store_true", help="also print each task's means and deltas"
     )
+    p.add_argument(
+        "--families",
+        action="store_true",
+        help="also the means over each task type's held-in tasks (family:<type> rows)",
+    )
     return p
 
 

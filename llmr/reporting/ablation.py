@@ -30,7 +30,7 @@ import pandas as pd
 import yaml
 
 from llmr.core.io import atomic_path, read_json, write_text
-from llmr.reporting.report import MEAN_ROWS, _fmt_ci, compare, markdown_table
+from llmr.reporting.report import FAMILY_PREFIX, MEAN_ROWS, _fmt_ci, compare, markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def _compare_rows(
         if variant == "default" and ref == "default":
             continue
         evals = {"variant": joined["variant"], ref: joined[ref]}
-        table = compare(evals, tasks, ref, n_boot, per_task=True)
+        table = compare(evals, tasks, ref, n_boot, per_task=True, families=True)
         mine = table[table["retriever"] == "variant"]
         is_delta = mine["metric"] == f"delta_vs_{ref}"
         means, deltas = mine[~is_delta].set_index("task"), mine[is_delta].set_index("task")
@@ -204,6 +204,26 @@ def _cell(row: pd.Series | None) -> str:
     return _fmt_ci(pd.Series({"value": row["delta"], **row[["ci_low", "ci_high"]]}))
 
 
+def _by_variant(df: pd.DataFrame, full: pd.Series, rows: list[str], vs: str) -> pd.DataFrame:
+    """One row per task (or family), one column per variant: its Δ vs ``vs`` [CI] over all
+    of its seeds (``full``: variant -> seeds); the default has no Δ vs itself."""
+    out = []
+    for task in rows:
+        row = {"task": task.removeprefix(FAMILY_PREFIX)}
+        for variant, seeds in full.items():
+            if vs == "default" and variant == "default":
+                continue
+            r = df[
+                (df["variant"] == variant)
+                & (df["seeds"] == seeds)
+                & (df["task"] == task)
+                & (df["vs"] == vs)
+            ]
+            row[variant] = _cell(r.iloc[0]) if len(r) else "–"
+        out.append(row)
+    return pd.DataFrame(out)
+
+
 def render(out_dir: str) -> str:
     """ablation.md of a results folder, from ablation.csv and ablation_training.csv only."""
     out = Path(out_dir)
@@ -261,21 +281,17 @@ def render(out_dir: str) -> str:
             }
         )
     lines += [markdown_table(pd.DataFrame(head)), ""]
-    lines += ["## Per task: Δ vs llm_kd (all of each variant's seeds)", ""]
-    per_task = []
-    tasks = [t for t in dict.fromkeys(df["task"]) if t not in MEAN_ROWS]
-    for task in tasks:
-        row = {"task": task}
-        for variant, seeds in full.items():
-            r = df[
-                (df["variant"] == variant)
-                & (df["seeds"] == seeds)
-                & (df["task"] == task)
-                & (df["vs"] == "llm_kd")
-            ]
-            row[variant] = _cell(r.iloc[0]) if len(r) else "–"
-        per_task.append(row)
-    lines += [markdown_table(pd.DataFrame(per_task)), ""]
+    names = list(dict.fromkeys(df["task"]))
+    families = [t for t in names if t.startswith(FAMILY_PREFIX)]
+    tasks = [t for t in names if t not in MEAN_ROWS and t not in families]
+    for title, rows, vs in (
+        ("Per task family (held-in tasks): Δ vs llm_kd", families, "llm_kd"),
+        ("Per task family (held-in tasks): Δ vs the default LLM-R", families, "default"),
+        ("Per task: Δ vs llm_kd", tasks, "llm_kd"),
+    ):
+        if rows:
+            lines += [f"## {title} (all of each variant's seeds)", ""]
+            lines += [markdown_table(_by_variant(df, full, rows, vs)), ""]
     lines += ["## Training: what each LLM-R distillation saw (mean over seeds)", ""]
     mean = training.groupby("variant", sort=False).mean(numeric_only=True).reset_index()
     mean = mean.drop(columns="seed").assign(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ SUMMARY_COLUMNS = (
     "ci_high",
 )
 MEAN_ROWS = ("mean_held_in", "mean_held_out", "mean_all")
+FAMILY_PREFIX = "family:"  # rows of family_means (a task name has no ':')
 TIMING_COLUMNS = ("rule", "jobs", "total_s", "mean_s", "max_s", "max_rss_mb", "cpu_time_s")
 
 
@@ -113,12 +114,17 @@ def summary_table(
     baseline: str = "bm25",
     n_boot: int = 1000,
     seed: int = 0,
+    extra_means: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
-    """Rows of summary.csv (``SUMMARY_COLUMNS``): per task, means, and deltas vs baseline."""
+    """Rows of summary.csv (``SUMMARY_COLUMNS``): per task, means, and deltas vs baseline.
+    ``extra_means``: row name -> tasks, more macro means (category ``group``) after the
+    ``mean_*`` rows, e.g. ``family_means``."""
     category = {
         t: "held_out" if h else "held_in"
         for t, h in zip(tasks["task_name"], tasks["held_out"], strict=True)
     }
+    means = {m: [t for t in category if m == "mean_all" or category[t] == m[5:]] for m in MEAN_ROWS}
+    means |= {name: list(ts) for name, ts in (extra_means or {}).items()}
     task_order = list(tasks["task_name"])
     scores = {
         key: {t: g.set_index("query_id")["score"] for t, g in grp.groupby("task")}
@@ -127,11 +133,9 @@ def summary_table(
     rows = []
 
     def add_means(r: str, v: str, metric: str, per_task: dict[str, np.ndarray]) -> None:
-        for mean_name in MEAN_ROWS:
-            cat = mean_name.removeprefix("mean_")
-            groups = [
-                a for t, a in per_task.items() if len(a) and (cat == "all" or category[t] == cat)
-            ]
+        for mean_name, members in means.items():
+            cat = mean_name.removeprefix("mean_") if mean_name in MEAN_ROWS else "group"
+            groups = [per_task[t] for t in members if len(per_task.get(t, ()))]
             point, low, high = bootstrap_mean_ci(groups, n_boot, seed)
             rows.append(
                 (
@@ -531,6 +535,7 @@ def compare(
     n_boot: int = 1000,
     seed: int = 0,
     per_task: bool = False,
+    families: bool = False,
 ) -> pd.DataFrame:
     """Paired deltas of named evaluations against the one named ``baseline``.
 
@@ -539,7 +544,8 @@ def compare(
     seed, another setting), or several folders joined by commas (seed replicates: each
     query's score is averaged over them). Queries are paired by ``query_id`` within each
     task; returns the ``mean_*`` rows (``SUMMARY_COLUMNS``) of each name's mean and its
-    delta vs the baseline, and each task's rows too if ``per_task``.
+    delta vs the baseline, each task's rows too if ``per_task``, and with ``families`` the
+    ``family_means`` rows (``family:<task type>``, held-in tasks).
     """
     if baseline not in evals:
         raise ValueError(f"baseline {baseline!r} is not one of {sorted(evals)}")
@@ -556,16 +562,29 @@ def compare(
         long = pd.concat(frames).groupby(["task", "query_id"], as_index=False)["score"].mean()
         runs.append({**loaded[0][0][0], "retriever": name, "variant": "compared"})
         longs.append(long.assign(retriever=name, variant="compared"))
+    task_table = read_parquet(tasks)
+    groups = family_means(task_table) if families else {}
     table = summary_table(
-        runs, pd.concat(longs, ignore_index=True), read_parquet(tasks), baseline, n_boot, seed
+        runs, pd.concat(longs, ignore_index=True), task_table, baseline, n_boot, seed, groups
     )
     if not per_task:
-        table = table[table["task"].isin(MEAN_ROWS)]
+        table = table[table["task"].isin([*MEAN_ROWS, *groups])]
     return table.reset_index(drop=True)
 
 
+def family_means(tasks: pd.DataFrame) -> dict[str, list[str]]:
+    """``family:<task type>`` -> the held-in tasks of that type (classification, multiple
+    choice, generation), in the tasks table's order."""
+    held_in = tasks[~tasks["held_out"].astype(bool)]
+    return {
+        f"{FAMILY_PREFIX}{t}": list(g["task_name"])
+        for t, g in held_in.groupby("task_type", sort=False)
+    }
+
+
 def per_task_markdown(table: pd.DataFrame, baseline: str) -> str:
-    """Markdown, one row per task: each name's mean and its delta vs ``baseline`` [CI].
+    """Markdown, one row per task (and ``family:`` row): each name's mean and its delta vs
+    ``baseline`` [CI].
 
     ``table``: rows of ``SUMMARY_COLUMNS`` with per-task rows (``compare(per_task=True)``).
     """
@@ -592,12 +611,13 @@ def compare_command(
     n_boot: int,
     csv: str | None,
     per_task: bool,
+    families: bool,
 ) -> int:
     """``llmr compare NAME=FOLDER ... --baseline NAME --tasks tasks.parquet``: the markdown
     table of ``compare`` (and each task's, with ``per_task``); ``csv``: also its rows.
 
     ``evals``: (name, evaluation folders joined by ",") pairs."""
-    table = compare(dict(evals), tasks, baseline, n_boot, per_task=per_task)
+    table = compare(dict(evals), tasks, baseline, n_boot, per_task=per_task, families=families)
     if csv:
         with atomic_path(csv) as tmp:
             table.to_csv(tmp, index=False)
@@ -606,7 +626,7 @@ def compare_command(
         for name, g in table.groupby("retriever", sort=False)
     ]
     print(markdown_table(pd.DataFrame(rows)))
-    if per_task:
+    if per_task or families:
         print()
         print(per_task_markdown(table, baseline))
     return 0

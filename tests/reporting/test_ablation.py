@@ -104,6 +104,12 @@ def test_publish_renders_from_the_csv_and_keeps_the_variant_runs(folders, tmp_pa
     assert "| hot | retriever.teacher_temperature=2.0 | 0,1 | 50.0 |" in text
     assert "+50.0, -50.0" in text  # each seed's delta vs llm_kd
     assert 'SEEDS="0 1" scripts/ablation.sh runs/default runs/ablation hot\n' in text
+    # task families of the held-in tasks (t1 classification, t2 multiple choice)
+    fam = text.split("## Per task family (held-in tasks): Δ vs llm_kd")[1].split("##")[0]
+    assert "| task | default | hot |" in fam and "| multiple_choice |" in fam
+    assert "| generation |" not in fam  # t3, the generation task, is held out
+    vs_default = text.split("Δ vs the default LLM-R")[1].split("##")[0]
+    assert "| task | hot |" in vs_default and "| classification | +0.0 [+0.0, +0.0] |" in vs_default
     kept = sorted(p.relative_to(out).as_posix() for p in (out / "ablation").rglob("*.json"))
     assert kept == [
         f"ablation/hot/seed{s}/results/eval/llmr1/task_filter/metrics.json" for s in (0, 1)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from test_report import _run, _tasks
 
+from llmr.reporting.report import MEAN_ROWS
 from llmr.reporting.seeds import combine_seeds
 
 
@@ -117,6 +118,17 @@ def test_compare_pairs_evaluations_across_run_folders(tmp_path, capsys):
         )
         == 0
     )
+    # task families: held-in tasks by type (t1 classification, t2 multiple choice; t3 held out)
+    fam = compare(evals, tasks, "bm25", n_boot=200, families=True)
+    fam = fam.set_index(["retriever", "task", "metric"])["value"]
+    assert {t for _, t, _ in fam.index} == {
+        *MEAN_ROWS,
+        "family:classification",
+        "family:multiple_choice",
+    }
+    for family, task in (("classification", "t1"), ("multiple_choice", "t2")):
+        got = fam[("best", f"family:{family}", "delta_vs_bm25")]
+        assert got == pytest.approx(100 * (1 - np.mean(bm25[task])))
     rows = compare(evals, tasks, "bm25", n_boot=200, per_task=True)
     t1 = rows[(rows.retriever == "best") & (rows.task == "t1") & (rows.metric == "delta_vs_bm25")]
     assert t1["value"].iat[0] == pytest.approx(100 * (1 - np.mean(bm25["t1"])))
@@ -136,6 +148,10 @@ def test_compare_pairs_evaluations_across_run_folders(tmp_path, capsys):
     # task, n, bm25, best, Δ best, avg, Δ avg
     assert cells[1] == "30" and cells[3] == "100.0"
     assert cells[4].startswith(f"{100 * (1 - np.mean(bm25['t1'])):+.1f}")
+    capsys.readouterr()
+    args = [f"{k}={v}" for k, v in evals.items()] + ["--baseline", "bm25", "--tasks", tasks]
+    assert main(["compare", *args, "--families"]) == 0
+    assert "| family:multiple_choice | 30 |" in capsys.readouterr().out
     short = _seed_dir(tmp_path, "s2", bm25, {"t1": [1.0], "t2": [0.0], "t3": [0.5]})
     with pytest.raises(ValueError, match="different queries"):
         compare(
