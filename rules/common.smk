@@ -5,11 +5,15 @@ from snakemake.utils import validate
 
 from llmr.core.config_checks import check_config, check_config_files
 from llmr.core.fingerprint import script_fingerprint
+from llmr.core.reruns import mark_stale_outputs
 from llmr.core.schema import epr_settings
 
 check_config_files(workflow.configfiles)  # duplicate keys, YAML templating
 validate(config, schema="../schemas/config.schema.yaml")
 check_config(config)  # contradictory values (naming both keys), given files, package specs
+# a rerun that failed leaves its output missing, and Snakemake would not rebuild what was
+# built from the old one: mark those outputs' records so that they rerun
+mark_stale_outputs()
 
 SUITE = config["suite"]
 ROUNDS = int(config["rounds"])

@@ -323,6 +323,28 @@ def test_non_root_user_reruns_changed_retriever(run_copy, runner):
     assert planned_jobs(wd, "results/models/llmr1", "--configfile", path, runner=runner) == {}
 
 
+def test_failed_rerun_reruns_what_it_left_stale(run_copy, runner):
+    """A changed ``teacher.topk`` whose teacher-labelling job then fails (injected at its
+    start, after Snakemake deleted the old labels): the same command again still relabels
+    and retrains the retriever distilled from the old labels (llmr.core.reruns), where
+    Snakemake alone says "Nothing to be done" and keeps the old retriever."""
+    wd, cfg = run_copy
+    path = config_variant(wd, cfg, "topk.yaml", teacher__topk=cfg["teacher"]["topk"] + 2)
+    (wd / "sitecustomize.py").write_text(  # imported by every Python of the run (PYTHONPATH)
+        "import os, sys\n"
+        "if sys.argv[0].endswith(os.environ.get('LLMR_TEST_FAIL', '\\0')):\n"
+        "    sys.exit('injected failure')\n"
+    )
+    target = ("results/models/llmr1", "--configfile", path)
+    fail = {"LLMR_TEST_FAIL": "reward_score.py"}
+    proc = snakemake(wd, *target, check=False, runner=runner, extra_env=fail)
+    assert proc.returncode != 0 and "injected failure" in proc.stdout + proc.stderr
+    assert not (wd / "results/teacher/round0.parquet").exists()
+    jobs = planned_jobs(wd, *target, runner=runner)
+    assert {"reward_score", "train_retriever"} <= set(jobs), jobs
+    assert "train_reward" not in jobs and "llm_score" not in jobs
+
+
 # ---- the rest of the rerun machinery ----
 
 

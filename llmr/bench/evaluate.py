@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from llmr.core.device import measure_matmul_gflops
+from llmr.core.device import matmul_rates
 from llmr.core.io import read_parquet, write_json
 from llmr.core.records import (
     CLASSIFICATION,
@@ -336,8 +336,7 @@ def run(
     for d in by_type.values():
         d["speedup"] = d["reference_seconds"] / d["llmr_seconds"]
     differ = sum(a != b for f, r in zip(fast, ref, strict=True) for a, b in zip(f, r, strict=True))
-    bf16 = measure_matmul_gflops(torch.bfloat16)
-    fp32 = measure_matmul_gflops(torch.float32)
+    rates = matmul_rates()
     n_params = sum(p.numel() for p in model.parameters())
     return {
         "prompts": n_prompts,
@@ -360,11 +359,14 @@ def run(
         "by_type": by_type,
         "predictions_differing": int(differ),
         "identical_predictions": differ == 0,
-        "bf16_matmul_gflops": bf16,
-        "fp32_matmul_gflops": fp32,
+        **rates,
         "parameters": n_params,
-        "peak_gflops": max(bf16, fp32),
-        "fraction_of_bf16_peak": 2 * n_params * prompt_tokens / t_fast / (max(bf16, fp32) * 1e9),
+        "peak_gflops": max(rates.values()),
+        "fraction_of_bf16_peak": 2
+        * n_params
+        * prompt_tokens
+        / t_fast
+        / (max(rates.values()) * 1e9),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from llmr.bench.score import candidate_pairs
-from llmr.core.device import measure_matmul_gflops
+from llmr.bench.score import candidate_pairs, fidelity
+from llmr.core.device import matmul_rates
 from llmr.core.io import write_json
 from llmr.core.records import gold_text
 from llmr.models.cross_encoder import score_pairs, tokenize_pairs
@@ -84,8 +84,6 @@ def run(
     compile: bool = False,
 ) -> dict:
     """Build pairs, time both paths, return the result dict (see module docstring)."""
-    from scipy.stats import spearmanr
-
     firsts, seconds, how = reward_pairs(data_dir, n_pairs)
     torch.manual_seed(0)  # the random head, if any, is the same for both paths
     model, tok = load_cross_encoder(model_path)
@@ -123,12 +121,11 @@ def run(
     )
     t_fast = time.perf_counter() - t0
 
-    bf16 = measure_matmul_gflops(torch.bfloat16)
-    fp32 = measure_matmul_gflops(torch.float32)
+    rates = matmul_rates()
+    peak = max(rates.values())
     emb = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
     n_params = sum(p.numel() for p in model.parameters())
     flops = 2 * (n_params - emb) * real_tokens
-    rho = float(spearmanr(fast, ref).statistic) if len(firsts) > 1 else 1.0
     return {
         "pairs": len(firsts),
         "candidates": how,
@@ -146,14 +143,12 @@ def run(
         "baseline_tokens_per_s": real_tokens / t_ref,
         "llmr_tokens_per_s": real_tokens / t_fast,
         "speedup": t_ref / t_fast,
-        "spearman_vs_fp32": rho,
-        "max_abs_diff_vs_fp32": float(np.max(np.abs(fast - ref))),
-        "bf16_matmul_gflops": bf16,
-        "fp32_matmul_gflops": fp32,
+        **fidelity(fast, ref),
+        **rates,
         "parameters": n_params,
         "non_embedding_parameters": n_params - emb,
-        "peak_gflops": max(bf16, fp32),
-        "fraction_of_bf16_peak": flops / t_fast / (max(bf16, fp32) * 1e9),
+        "peak_gflops": peak,
+        "fraction_of_bf16_peak": flops / t_fast / (peak * 1e9),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }

@@ -62,7 +62,7 @@ from transformers.trainer_utils import SaveStrategy
 from llmr.core.device import cpu_has_native_bf16, measure_matmul_gflops, pick_device
 from llmr.core.io import write_json
 from llmr.core.schema import training_defaults
-from llmr.training.groups import GroupSampler, PassagePool, ScoredQueries
+from llmr.training.groups import PassagePool, ScoredQueries
 from llmr.training.loop import (
     GroupDataset,
     GroupSpec,
@@ -255,15 +255,7 @@ def time_steps(
     Returns token counts, seconds and the first step's loss."""
     total = warmup + steps
     cfg = dataclasses.replace(cfg, steps=total, save_steps=total + 1, resume=False)
-    sampler = GroupSampler(
-        data.train,
-        data.pool,
-        spec.n_negatives,
-        spec.pos_top,
-        spec.neg_bottom,
-        spec.drop_same_label,
-        cfg.seed,
-    )
+    sampler = spec.sampler(data.train, data.pool, cfg.seed)
     collate = task.make_collator(data.train)
     if baseline:
         collate = padded_to_max_length(collate, task.max_length, pad_id)

@@ -84,6 +84,14 @@ def measure_matmul_gflops(dtype: torch.dtype, n: int = 1024, reps: int = 5) -> f
     return 2 * n**3 / sorted(times)[len(times) // 2] / 1e9  # median: robust to other load
 
 
+def matmul_rates() -> dict[str, float]:
+    """This machine's square-matmul rates now: {bf16_matmul_gflops, fp32_matmul_gflops}."""
+    return {
+        "bf16_matmul_gflops": measure_matmul_gflops(torch.bfloat16),
+        "fp32_matmul_gflops": measure_matmul_gflops(torch.float32),
+    }
+
+
 def autocast_dtype(device: str | torch.device) -> torch.dtype | None:
     """The autocast dtype for ``device``: bf16 on capable GPUs/CPUs, fp16 on older GPUs."""
     dev = torch.device(device)

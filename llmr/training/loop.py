@@ -106,6 +106,18 @@ class GroupSpec:
     def size(self) -> int:
         return 1 + self.n_negatives
 
+    def sampler(self, queries: ScoredQueries, pool: PassagePool, seed: int) -> GroupSampler:
+        """The ``GroupSampler`` that draws this spec's groups from ``queries``."""
+        return GroupSampler(
+            queries,
+            pool,
+            self.n_negatives,
+            self.pos_top,
+            self.neg_bottom,
+            self.drop_same_label,
+            seed,
+        )
+
 
 def group_spec(settings: dict[str, Any], **flags: bool) -> GroupSpec:
     """A ``GroupSpec`` from a config section's settings (other keys are ignored), e.g.
@@ -215,10 +227,12 @@ class BoundedForward:
     Inputs are (N, L) right-padded tensors. ``sort_rows``: the rows are sorted by length and
     run in up to ``MAX_LENGTH_CHUNKS`` chunks of at least ``LENGTH_CHUNK_TOKENS`` real
     tokens, each cut to its own longest row, then put back in order (rows are independent:
-    the same outputs, less padding). When rows x L x L of a chunk exceeds the budget, its
-    rows run in equal parts, each under non-reentrant activation checkpointing (RNG state
-    preserved, so dropout is the same in the recomputation): the backward pass holds one
-    part's activations at a time, for one extra forward of those rows. Returns the model's
+    the same outputs, less padding). When the activations the backward pass would hold,
+    rows x L x L summed over the chunks, exceed the budget, every chunk runs under
+    non-reentrant activation checkpointing (RNG state preserved, so dropout is the same in
+    the recomputation), in equal row parts of at most the budget each: the backward pass
+    holds one part's activations at a time, for one extra forward of those rows (the
+    budget bounds the whole call, not each length chunk). Returns the model's
     output class with its tensors concatenated in input order (e.g. logits (N, 1),
     last_hidden_state (N, L, H), zero past each chunk's length).
     """
@@ -257,15 +271,18 @@ class BoundedForward:
         if parts is None:
             return self._bounded(tensors)
         n, length = mask.shape
+        cuts = [int(mask[idx].sum(1).max()) for idx in parts]
+        held = sum(len(idx) * cut * cut for idx, cut in zip(parts, cuts, strict=True))
+        bound = bool(self.budget) and held > self.budget
         outs = []
-        for idx in parts:
-            cut = int(mask[idx].sum(1).max())
+        for idx, cut in zip(parts, cuts, strict=True):
             outs.append(
                 self._bounded(
                     {
                         k: (v[idx, :cut] if v.dim() == 2 and v.shape == mask.shape else v[idx])
                         for k, v in tensors.items()
-                    }
+                    },
+                    bound,
                 )
             )
         inverse = torch.empty_like(torch.cat(parts))
@@ -278,11 +295,12 @@ class BoundedForward:
             merged[key] = torch.cat(vals)[inverse.to(vals[0].device)]
         return type(outs[0])(**merged)
 
-    def _bounded(self, tensors: dict[str, torch.Tensor]) -> Any:
-        """``model(**tensors)``, in checkpointed row parts where the budget says so."""
+    def _bounded(self, tensors: dict[str, torch.Tensor], bound: bool = False) -> Any:
+        """``model(**tensors)``, in checkpointed row parts where the budget says so
+        (``bound``: checkpointed even where the rows fit the budget in one part)."""
         n, length = tensors["input_ids"].shape[:2]
         k = self.chunks(n, length)
-        if k == 1 or not torch.is_grad_enabled():
+        if (k == 1 and not bound) or not torch.is_grad_enabled():
             return self.model(**tensors)
         names, shape = list(tensors), {}
 
@@ -566,15 +584,7 @@ def fit_groups(
     )
 
     def sampler(q: ScoredQueries) -> GroupSampler:
-        return GroupSampler(
-            q,
-            data.pool,
-            spec.n_negatives,
-            spec.pos_top,
-            spec.neg_bottom,
-            spec.drop_same_label,
-            cfg.seed,
-        )
+        return spec.sampler(q, data.pool, cfg.seed)
 
     ckpt = out_dir.rstrip("/") + ".ckpt"
     last = prepare_checkpoints(ckpt, fingerprint, cfg.resume)

@@ -164,3 +164,35 @@ def test_length_sorted_rows_same_outputs_and_gradients(tiny_encoder, kind, monke
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     left = {k: v.flip(1) for k, v in batch.items()}  # left padding: left as one batch
     assert fwd.length_order(left["attention_mask"]) is None
+
+
+def test_length_sorted_rows_stay_under_the_attention_budget(tiny_encoder, monkeypatch):
+    """The attention budget bounds the whole call, not each length chunk: when the chunks
+    together hold more than the budget (though each alone fits), every chunk is
+    checkpointed (a forward and a recomputation each), with the same gradients; under a
+    budget that holds them all, nothing is recomputed."""
+    from llmr.training.loop import BoundedForward
+
+    monkeypatch.setattr(BoundedForward, "LENGTH_CHUNK_TOKENS", 4)
+    torch.manual_seed(0)
+    model = no_dropout(AutoModel.from_pretrained(tiny_encoder)).train()
+    batch = _batch(AutoTokenizer.from_pretrained(tiny_encoder))
+    mask = batch["attention_mask"]
+    parts = BoundedForward(model, None, sort_rows=True).length_order(mask)
+    sizes = [len(i) * int(mask[i].sum(1).max()) ** 2 for i in parts]
+    calls = []
+    model.embeddings.register_forward_hook(lambda *a: calls.append(1))
+
+    def grads(budget):
+        model.zero_grad()
+        calls.clear()
+        out = BoundedForward(model, budget, sort_rows=True)(**batch)
+        (out.last_hidden_state.float() ** 2).sum().backward()
+        return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    g_held = grads(sum(sizes))  # everything fits: one forward per chunk, no recomputation
+    assert len(calls) == len(parts)
+    g_bound = grads(max(sizes))  # each chunk fits alone, all together do not
+    assert len(calls) == 2 * len(parts)
+    for a, b in zip(g_bound, g_held, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
