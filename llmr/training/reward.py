@@ -23,7 +23,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_
 from llmr.core.device import autocast_context, pick_device
 from llmr.core.io import EXAMPLE_FIELDS, read_table, write_parquet
 from llmr.core.records import gold_text, real_options
-from llmr.models.cross_encoder import score_pairs
+from llmr.models.cross_encoder import pad_rows, score_pairs, tokenize_pairs
 from llmr.training.groups import PassagePool, ScoredQueries, merge_scored
 from llmr.training.loop import (
     EXTRA_CALLBACKS,  # noqa: F401  (re-exported for tests that interrupt training)
@@ -130,16 +130,8 @@ class RewardCollator:
         for it in items:
             firsts += self.firsts(it)
             seconds += [self.pool.contents[int(d)] for d in it["docs"]]
-        return dict(
-            self.tok(
-                firsts,
-                seconds,
-                truncation="longest_first",
-                max_length=self.max_length,
-                padding=True,
-                return_tensors="pt",
-                return_token_type_ids=False,
-            )
+        return pad_rows(
+            self.tok, tokenize_pairs(self.tok, firsts, seconds, self.max_length)["input_ids"]
         )
 
 
